@@ -1,0 +1,91 @@
+//! Finds DPDK with pkg-config, generates allowlisted bindings and compiles the
+//! C shim that makes DPDK's static-inline fast path callable from Rust.
+
+use std::env;
+use std::path::PathBuf;
+
+const INSTALL_HINT: &str =
+    "dpdk-sys: libdpdk not found by pkg-config; install it with `apt-get install libdpdk-dev pkg-config libclang-dev clang` (DPDK 22.11 on Debian 12)";
+
+fn main() {
+    println!("cargo:rerun-if-changed=csrc");
+    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+
+    let dpdk = match pkg_config::Config::new()
+        .atleast_version("22.11")
+        .cargo_metadata(true)
+        .probe("libdpdk")
+    {
+        Ok(lib) => lib,
+        Err(_) => {
+            // One line the user can act on, instead of pkg-config's multi-line report.
+            eprintln!("{INSTALL_HINT}");
+            println!("cargo:warning={INSTALL_HINT}");
+            std::process::exit(1);
+        }
+    };
+
+    // `pkg-config --cflags libdpdk` carries `-include rte_config.h` and the
+    // `-march` level the headers are written for: both C and bindgen need them.
+    let cflags = pkg_config_cflags();
+
+    let mut shim = cc::Build::new();
+    shim.file("csrc/shim.c").include("csrc").opt_level(3);
+    for flag in &cflags {
+        shim.flag(flag);
+    }
+    shim.compile("vnf_dpdk_shim");
+
+    let bindings = bindgen::Builder::default()
+        .header("csrc/wrapper.h")
+        .clang_args(&cflags)
+        .clang_arg("-Icsrc")
+        .allowlist_function("rte_eal_.*")
+        .allowlist_function("rte_lcore_.*")
+        .allowlist_function("rte_get_(main_lcore|next_lcore|tsc_hz|timer_hz)")
+        .allowlist_function("rte_socket_id")
+        .allowlist_function("rte_strerror")
+        .allowlist_function("rte_eth_(dev_.*|rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|link_to_str|stats_get|stats_reset|promiscuous_.*|find_next_owned_by|link_.*)")
+        .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
+        .allowlist_function("rte_mempool_(free|avail_count|in_use_count)")
+        .allowlist_function("vnf_.*")
+        .allowlist_type("rte_mbuf")
+        .allowlist_type("rte_ether_hdr")
+        .allowlist_var("SOCKET_ID_ANY")
+        .allowlist_var("RTE_(MAX_ETHPORTS|MAX_LCORE|ETHER_ADDR_LEN|ETHER_HDR_LEN|MBUF_DEFAULT_BUF_SIZE|ETH_LINK_.*|ETH_TX_OFFLOAD_MBUF_FAST_FREE|ETH_RX_OFFLOAD_SCATTER|ETH_TX_OFFLOAD_MULTI_SEGS|ETH_LINK_MAX_STR_LEN|PTYPE_UNKNOWN)")
+        .blocklist_type("max_align_t")
+        // Packed structs with bitfields break derive(Debug).
+        .no_debug("rte_.*_hdr")
+        .derive_default(true)
+        .prepend_enum_name(false)
+        .clang_macro_fallback()
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        .generate()
+        .unwrap_or_else(|e| {
+            eprintln!("dpdk-sys: bindgen failed on the DPDK headers: {e}");
+            std::process::exit(1);
+        });
+
+    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
+    bindings
+        .write_to_file(out.join("bindings.rs"))
+        .expect("write bindings.rs");
+    let _ = dpdk;
+}
+
+/// The compile flags pkg-config reports for libdpdk (include paths, defines,
+/// `-include rte_config.h`, `-march=...`).
+fn pkg_config_cflags() -> Vec<String> {
+    let out =
+        std::process::Command::new(env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into()))
+            .args(["--cflags", "libdpdk"])
+            .output()
+            .unwrap_or_else(|e| {
+                eprintln!("{INSTALL_HINT} ({e})");
+                std::process::exit(1);
+            });
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}

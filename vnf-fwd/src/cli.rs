@@ -1,0 +1,1376 @@
+//! The command line: l2fwd's application options (`-p PORTMASK [-P] [-q NQ]
+//! [-T PERIOD] [--no-mac-updating] [--portmap CONFIG]`) plus the forwarding
+//! mode and ring sizes, and l2fwd's port pairing and lcore assignment.
+//!
+//! Everything here is plain data and pure functions: DPDK is only consulted by
+//! the caller, which passes in the port and lcore ids the EAL reported.
+//!
+//! The reference is DPDK 22.11's `examples/l2fwd/main.c`. Every well-formed
+//! command line l2fwd accepts is accepted here, with the same meaning. Inputs
+//! l2fwd silently misreads are refused with a message instead: a third field,
+//! trailing garbage, or text other than spaces and commas between `--portmap`
+//! groups, a `--portmap` without any group, a portmask wider than 32 bits
+//! (l2fwd truncates it), and stray positional words (l2fwd ignores them).
+//! `-T 86400` is accepted, as l2fwd's usage text promises (its parser stops
+//! at 86399).
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use std::error::Error as _;
+use std::fmt::Display;
+
+/// Port ids must fit in the 32-bit portmask (`RTE_MAX_ETHPORTS` is 32 in Debian's DPDK).
+const MAX_PORTS: u64 = 32;
+/// l2fwd keeps at most `RTE_MAX_ETHPORTS / 2` `--portmap` pairs.
+const MAX_PORTMAP_PAIRS: usize = 16;
+
+/// `-q`: l2fwd rejects 0 and anything from `MAX_RX_QUEUE_PER_LCORE` (16) up.
+const QUEUES: Bounds = Bounds {
+    option: "-q",
+    what: "ports polled per lcore",
+    min: 1,
+    max: 15,
+};
+/// `-T`: l2fwd's `MAX_TIMER_PERIOD` is one day.
+const PERIOD: Bounds = Bounds {
+    option: "-T",
+    what: "statistics period in seconds, 0 disables",
+    min: 0,
+    max: 86_400,
+};
+/// `--burst`: testpmd's `MAX_PKT_BURST` is 512.
+const BURST: Bounds = Bounds {
+    option: "--burst",
+    what: "packets per rx/tx burst",
+    min: 1,
+    max: 512,
+};
+/// `--rxd`: 32768 is virtio's largest ring; drivers with lower limits
+/// adjust or refuse the size at port setup.
+const RXD: Bounds = Bounds {
+    option: "--rxd",
+    what: "RX descriptors per port",
+    min: 1,
+    max: 32_768,
+};
+/// `--txd`: same limit as `--rxd`.
+const TXD: Bounds = Bounds {
+    option: "--txd",
+    what: "TX descriptors per port",
+    min: 1,
+    max: 32_768,
+};
+
+/// Whitespace as C's `isspace` sees it: `strtoul` skips it before a number.
+const C_SPACE: &[char] = &[' ', '\t', '\n', '\x0b', '\x0c', '\r'];
+
+/// Everything that can be wrong with the command line or with the port and
+/// lcore plan it asks for. Each message is one line naming the bad value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// clap rejected the command line (unknown flag, missing `-p`, missing
+    /// value, unknown `--mode`); the text is clap's message without its
+    /// `error: ` prefix, usage and tips, but with any spelling suggestion.
+    #[error("{0}")]
+    Usage(String),
+    /// A bare word among the options; l2fwd ignores these, which hides typos.
+    #[error("unexpected argument '{}': the application options take no positional arguments", .0.escape_debug())]
+    Positional(String),
+    /// `-p` is not a non-zero hexadecimal number.
+    #[error("invalid portmask '{}': expected a non-zero hexadecimal bitmask such as 0x3", .0.escape_debug())]
+    Portmask(String),
+    /// `-p` sets bits above 31, which no port id can have.
+    #[error("invalid portmask '{}': port ids stop at 31, so the mask must fit in 32 bits (at most 0xffffffff)", .0.escape_debug())]
+    PortmaskTooWide(String),
+    /// A numeric option is not a decimal integer within its range.
+    #[error("invalid {option} value '{}': expected an integer from {min} to {max} ({what})", .value.escape_debug())]
+    Number {
+        /// The option, as spelled on the command line (`-q`, `--burst`, ...).
+        option: &'static str,
+        /// The text given.
+        value: String,
+        /// What the number means.
+        what: &'static str,
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// `--portmap` is not a list of `(a,b)` groups of valid port ids.
+    #[error("invalid --portmap '{}': {reason}", .value.escape_debug())]
+    Portmap {
+        /// The whole `--portmap` text.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// DPDK found no Ethernet device at all.
+    #[error("no Ethernet ports: DPDK found none (check the EAL -a/--vdev options and the NIC's driver binding)")]
+    NoPorts,
+    /// The portmask selects a port DPDK does not have.
+    #[error("invalid portmask {mask:#x}: port {port} is not available; possible ({possible:#x}), DPDK has ports {}", list(.available))]
+    PortmaskNotAvailable {
+        /// The portmask.
+        mask: u32,
+        /// The lowest selected port that does not exist.
+        port: u16,
+        /// The mask of all ports DPDK has.
+        possible: u32,
+        /// The port ids DPDK has.
+        available: Vec<u16>,
+    },
+    /// Nothing is left to forward on.
+    #[error("no enabled ports: portmask {mask:#x} selects none of the available ports ({})", list(.available))]
+    NoEnabledPorts {
+        /// The effective portmask (after `--portmap`, only the ports it names).
+        mask: u32,
+        /// The port ids DPDK has.
+        available: Vec<u16>,
+    },
+    /// A `--portmap` port is outside the portmask.
+    #[error("--portmap: port {port} is not enabled in port mask {mask:#x}")]
+    PortNotEnabled {
+        /// The port named by `--portmap`.
+        port: u16,
+        /// The portmask.
+        mask: u32,
+    },
+    /// A `--portmap` port does not exist.
+    #[error("--portmap: port {port} is not present on the board (DPDK has ports {})", list(.available))]
+    PortNotPresent {
+        /// The port named by `--portmap`.
+        port: u16,
+        /// The port ids DPDK has.
+        available: Vec<u16>,
+    },
+    /// A port appears in two `--portmap` pairs, so its destination is ambiguous.
+    #[error("--portmap: port {port} is used in other port pairs")]
+    PortReused {
+        /// The port named twice.
+        port: u16,
+    },
+    /// The EAL gave fewer lcores than the ports need at `-q` ports each.
+    #[error("not enough lcores: {ports} ports at {per_lcore} per lcore need {needed} lcores, EAL gave {} ({}); add lcores with -l/-c or raise -q", .lcores.len(), list(.lcores))]
+    NotEnoughLcores {
+        /// Number of rx ports to poll.
+        ports: usize,
+        /// `-q`.
+        per_lcore: usize,
+        /// Lcores needed.
+        needed: usize,
+        /// The lcore ids the EAL enabled.
+        lcores: Vec<u32>,
+    },
+}
+
+/// Forwarding mode (`--mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Send to the paired port, rewriting the MACs unless --no-mac-updating (DPDK l2fwd).
+    L2fwd,
+    /// Swap the source and destination MAC (testpmd macswap).
+    Macswap,
+    /// Send frames unchanged (testpmd io).
+    Io,
+    /// Swap MACs, IP addresses and L4 ports (testpmd 5tswap).
+    #[value(name = "5tswap")]
+    FiveTupleSwap,
+}
+
+/// The application options (right of `--`), parsed and range-checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// `-p PORTMASK`: the ports to use, bit N for port N.
+    pub portmask: u32,
+    /// `-P`: put the ports in promiscuous mode.
+    pub promiscuous: bool,
+    /// `-q NQ`: rx ports polled by each lcore, 1 to 15.
+    pub ports_per_lcore: usize,
+    /// `-T PERIOD`: seconds between statistics printouts, 0 = never.
+    pub stats_period_secs: u64,
+    /// MAC rewriting in l2fwd mode; `--no-mac-updating` turns it off.
+    pub mac_updating: bool,
+    /// `--portmap`: explicit `(a,b)` port pairs instead of consecutive pairing.
+    pub portmap: Option<Vec<(u16, u16)>>,
+    /// `--mode`: what happens to each frame.
+    pub mode: Mode,
+    /// `--burst`: packets per rx/tx burst, 1 to 512.
+    pub burst: usize,
+    /// `--rxd`: RX ring size per port.
+    pub rxd: u16,
+    /// `--txd`: TX ring size per port.
+    pub txd: u16,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Forward with these options.
+    Run(Options),
+    /// `--help` or `--version`: text to print on stdout, exit 0.
+    Print(String),
+}
+
+/// One forwarding direction: packets received on `rx` are sent on `tx`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortPair {
+    /// Port the packets come in on.
+    pub rx: u16,
+    /// Port they leave by.
+    pub tx: u16,
+}
+
+/// The forwarding directions of all enabled ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairPlan {
+    /// One direction per enabled port, in ascending `rx` order.
+    pub pairs: Vec<PortPair>,
+    /// The port left without a partner by an odd port count; it forwards to
+    /// itself and the caller prints l2fwd's "odd number of ports" notice.
+    pub odd_port: Option<u16>,
+}
+
+/// The rx ports one lcore polls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LcorePlan {
+    /// The lcore id.
+    pub lcore: u32,
+    /// The directions whose rx port it polls, in ascending `rx` order.
+    pub pairs: Vec<PortPair>,
+}
+
+/// `--portmap`'s value. An alias, not `Vec` spelled out, because clap's derive
+/// would read a literal `Vec` field as "many values" rather than one list.
+type PairList = Vec<(u16, u16)>;
+
+/// The clap view of the application options; [`parse`] turns it into [`Options`].
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "DPDK packet forwarder: l2fwd's options plus testpmd's forwarding modes.\n\
+             EAL options go before `--`, the options below after it.",
+    // getopt_long takes unambiguous prefixes of long options (`--no-mac`).
+    infer_long_args = true,
+    // getopt lets a repeated option override the earlier one.
+    args_override_self = true
+)]
+struct AppArgs {
+    /// Hexadecimal bitmask of ports to configure, e.g. 0x3 for ports 0 and 1.
+    // Hyphenated values are taken as values, as getopt does, so `-p -1` reports
+    // a bad portmask rather than a puzzling unknown flag. Same for the others.
+    #[arg(short = 'p', value_name = "PORTMASK", value_parser = portmask, allow_hyphen_values = true)]
+    portmask: u32,
+
+    /// Enable promiscuous mode.
+    #[arg(short = 'P')]
+    promiscuous: bool,
+
+    /// Number of queues (= ports) per lcore, 1 to 15.
+    #[arg(short = 'q', value_name = "NQ", default_value_t = 1, value_parser = queues, allow_hyphen_values = true)]
+    ports_per_lcore: usize,
+
+    /// Statistics are refreshed each PERIOD seconds (0 to disable, 86400 maximum).
+    #[arg(short = 'T', value_name = "PERIOD", default_value_t = 10, value_parser = period, allow_hyphen_values = true)]
+    stats_period_secs: u64,
+
+    /// Disable MAC address updating (l2fwd mode rewrites the source MAC to the
+    /// TX port's and the destination to 02:00:00:00:00:TX_PORT_ID by default).
+    #[arg(long = "no-mac-updating")]
+    no_mac_updating: bool,
+
+    /// Forwarding port pairs such as "(0,3)(1,2)" (default: consecutive ports pair up).
+    #[arg(long, value_name = "CONFIG", value_parser = portmap, allow_hyphen_values = true)]
+    portmap: Option<PairList>,
+
+    /// Forwarding mode.
+    #[arg(long, value_enum, default_value_t = Mode::L2fwd, allow_hyphen_values = true)]
+    mode: Mode,
+
+    /// Packets per rx/tx burst, 1 to 512.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = burst, allow_hyphen_values = true)]
+    burst: usize,
+
+    /// RX ring descriptors per port, 1 to 32768.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = rxd, allow_hyphen_values = true)]
+    rxd: u16,
+
+    /// TX ring descriptors per port, 1 to 32768.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = txd, allow_hyphen_values = true)]
+    txd: u16,
+
+    /// Catches stray words so they are reported rather than ignored.
+    #[arg(hide = true)]
+    positional: Vec<String>,
+}
+
+/// Splits argv at the first `--`: (EAL args including argv[0], app args after `--`).
+/// With no `--`, all args are EAL args and the app args are empty.
+pub fn split_args(argv: &[String]) -> (Vec<String>, Vec<String>) {
+    // argv[0] is the program name, never the separator.
+    match argv.iter().skip(1).position(|a| a == "--") {
+        Some(i) => (argv[..=i].to_vec(), argv[i + 2..].to_vec()),
+        None => (argv.to_vec(), Vec::new()),
+    }
+}
+
+/// Parses the app options (the part after `--`, without the `--`); `prog` is for usage text.
+///
+/// # Errors
+///
+/// [`Error::Usage`] for what clap refuses (unknown flag, missing `-p` or value,
+/// unknown `--mode`), [`Error::Positional`] for a bare word, and the value
+/// variants ([`Error::Portmask`], [`Error::Number`], [`Error::Portmap`], ...)
+/// for a value out of shape or range.
+pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
+    let usage = format!(
+        "{prog} [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating] \
+         [--portmap CONFIG] [--mode MODE] [--burst N] [--rxd N] [--txd N]"
+    );
+    let argv = std::iter::once(prog).chain(app_args.iter().map(String::as_str));
+    let args = match AppArgs::command()
+        .override_usage(usage)
+        .try_get_matches_from(argv)
+        .and_then(|matches| AppArgs::from_arg_matches(&matches))
+    {
+        Ok(args) => args,
+        Err(err) => return from_clap(&err),
+    };
+    if let Some(word) = args.positional.into_iter().next() {
+        return Err(Error::Positional(word));
+    }
+    Ok(Command::Run(Options {
+        portmask: args.portmask,
+        promiscuous: args.promiscuous,
+        ports_per_lcore: args.ports_per_lcore,
+        stats_period_secs: args.stats_period_secs,
+        mac_updating: !args.no_mac_updating,
+        portmap: args.portmap,
+        mode: args.mode,
+        burst: args.burst,
+        rxd: args.rxd,
+        txd: args.txd,
+    }))
+}
+
+/// Turns clap's early exit into help text, our own value error, or a one-line usage error.
+fn from_clap(err: &clap::Error) -> Result<Command, Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        return Ok(Command::Print(err.render().to_string()));
+    }
+    // Our value parsers' errors travel inside clap's as the source: hand them
+    // back as they are, so callers see the typed variant.
+    if let Some(ours) = err.source().and_then(|e| e.downcast_ref::<Error>()) {
+        return Err(ours.clone());
+    }
+    let rendered = err.render().to_string();
+    let text = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+    // The first paragraph states the problem; it spans lines when clap lists
+    // the missing arguments or possible values, so join them. Later paragraphs
+    // are tips, usage and "try --help".
+    let problem = text.split("\n\n").next().unwrap_or_default();
+    let mut line = problem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Of the tips, keep only the spelling suggestion; the others talk about
+    // passing flags as positional values, which this parser refuses anyway.
+    if let Some(ContextValue::String(similar)) = err.get(ContextKind::SuggestedArg) {
+        line.push_str(&format!("; did you mean '{similar}'?"));
+    }
+    Err(Error::Usage(line))
+}
+
+/// Which digits C's `strtoul` reads for a given `base` argument.
+#[derive(Clone, Copy)]
+enum Radix {
+    /// Base 16: hex digits after an optional `0x`/`0X`.
+    Hex,
+    /// Base 10.
+    Decimal,
+    /// Base 0: `0x` hex, leading-`0` octal, else decimal.
+    Auto,
+}
+
+/// Reads `text` as C's `strtoul` would (leading whitespace and `+` allowed,
+/// overflow saturating), but only if the number is the whole text: l2fwd
+/// checks that for `-p`, `-q` and `-T`, and without it typos pass unnoticed.
+fn parse_c_ulong(text: &str, radix: Radix) -> Option<u64> {
+    let s = text.trim_start_matches(C_SPACE);
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let after_0x = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"));
+    let (digits, base) = match (radix, after_0x) {
+        (Radix::Hex | Radix::Auto, Some(hex)) => (hex, 16),
+        (Radix::Hex, None) => (s, 16),
+        (Radix::Auto, None) if s.len() > 1 && s.starts_with('0') => (&s[1..], 8),
+        (Radix::Auto | Radix::Decimal, _) => (s, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(base)) {
+        return None;
+    }
+    // The digits are valid, so only overflow can fail; strtoul returns ULONG_MAX
+    // then, which every range check below rejects.
+    Some(u64::from_str_radix(digits, base).unwrap_or(u64::MAX))
+}
+
+/// The accepted range of a numeric option and the words to explain it.
+struct Bounds {
+    /// The option's spelling.
+    option: &'static str,
+    /// What the number means.
+    what: &'static str,
+    /// Smallest accepted value.
+    min: u64,
+    /// Largest accepted value.
+    max: u64,
+}
+
+impl Bounds {
+    /// Parses a decimal value of this option, checking the range.
+    fn parse<T: TryFrom<u64>>(&self, text: &str) -> Result<T, Error> {
+        parse_c_ulong(text, Radix::Decimal)
+            .filter(|n| (self.min..=self.max).contains(n))
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| self.error(text))
+    }
+
+    /// The error for a bad `text`.
+    fn error(&self, text: &str) -> Error {
+        Error::Number {
+            option: self.option,
+            value: text.to_owned(),
+            what: self.what,
+            min: self.min,
+            max: self.max,
+        }
+    }
+}
+
+/// `-p`: `strtoul(text, 16)`, whole text, non-zero, within 32 bits.
+fn portmask(text: &str) -> Result<u32, Error> {
+    let mask = parse_c_ulong(text, Radix::Hex)
+        .filter(|&m| m != 0)
+        .ok_or_else(|| Error::Portmask(text.to_owned()))?;
+    u32::try_from(mask).map_err(|_| Error::PortmaskTooWide(text.to_owned()))
+}
+
+/// `-q`.
+fn queues(text: &str) -> Result<usize, Error> {
+    QUEUES.parse(text)
+}
+
+/// `-T`.
+fn period(text: &str) -> Result<u64, Error> {
+    PERIOD.parse(text)
+}
+
+/// `--burst`.
+fn burst(text: &str) -> Result<usize, Error> {
+    BURST.parse(text)
+}
+
+/// `--rxd`.
+fn rxd(text: &str) -> Result<u16, Error> {
+    RXD.parse(text)
+}
+
+/// `--txd`.
+fn txd(text: &str) -> Result<u16, Error> {
+    TXD.parse(text)
+}
+
+/// `--portmap`: one or more `(a,b)` groups, optionally separated by spaces or
+/// commas; each number as C's `strtoul(.., 0)` reads it and below 32.
+fn portmap(text: &str) -> Result<PairList, Error> {
+    let fail = |reason: String| Error::Portmap {
+        value: text.to_owned(),
+        reason,
+    };
+    let mut pairs = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || C_SPACE.contains(&c));
+        if rest.is_empty() {
+            break;
+        }
+        let Some(open) = rest.strip_prefix('(') else {
+            return Err(fail(format!(
+                "unexpected '{}' where a '(a,b)' group should start",
+                rest.escape_debug()
+            )));
+        };
+        let Some(close) = open.find(')') else {
+            return Err(fail(format!(
+                "group '({}' has no closing ')'",
+                open.escape_debug()
+            )));
+        };
+        let group = &open[..close];
+        let fields: Vec<&str> = group.split(',').map(|f| f.trim_matches(C_SPACE)).collect();
+        let [a, b] = fields[..] else {
+            return Err(fail(format!(
+                "group '({})' must name exactly two ports, like (0,1)",
+                group.escape_debug()
+            )));
+        };
+        if pairs.len() == MAX_PORTMAP_PAIRS {
+            return Err(fail(format!("more than {MAX_PORTMAP_PAIRS} port pairs")));
+        }
+        pairs.push((port_id(a).map_err(&fail)?, port_id(b).map_err(&fail)?));
+        rest = &open[close + 1..];
+    }
+    if pairs.is_empty() {
+        return Err(fail("no '(a,b)' port pair given".to_owned()));
+    }
+    Ok(pairs)
+}
+
+/// One `--portmap` number, or why it is not a port id.
+fn port_id(text: &str) -> Result<u16, String> {
+    let n = parse_c_ulong(text, Radix::Auto)
+        .ok_or_else(|| format!("'{}' is not a port number", text.escape_debug()))?;
+    u16::try_from(n)
+        .ok()
+        .filter(|&p| u64::from(p) < MAX_PORTS)
+        .ok_or_else(|| {
+            format!(
+                "port '{}' is out of range: port ids are 0 to {}",
+                text.escape_debug(),
+                MAX_PORTS - 1
+            )
+        })
+}
+
+/// Computes the forwarding directions for the enabled ports, exactly as l2fwd:
+/// `available` = port ids DPDK has (ascending, as `RTE_ETH_FOREACH_DEV` gives them).
+/// Without portmap: enabled ports (portmask & available) pair consecutively (0,1)(2,3)...;
+/// an odd count makes the last port forward to itself (`odd_port`, so the caller prints l2fwd's notice).
+/// With portmap: each pair's ports must be in the portmask, present, and not used in two pairs;
+/// the enabled set becomes the ports in the portmap, so portmask bits outside it are ignored (as l2fwd).
+/// Result directions in ascending rx port order.
+///
+/// l2fwd checks the portmask against the port *count* (`(1 << nb_ports) - 1`);
+/// this checks it against the ids actually present, which is the same when ids
+/// run from 0 without gaps and right when they do not.
+///
+/// # Errors
+///
+/// [`Error::NoPorts`], [`Error::PortmaskNotAvailable`] and [`Error::NoEnabledPorts`];
+/// with a portmap, [`Error::PortNotEnabled`], [`Error::PortNotPresent`] and [`Error::PortReused`].
+pub fn port_pairs(opts: &Options, available: &[u16]) -> Result<PairPlan, Error> {
+    let mut available = available.to_vec();
+    available.sort_unstable();
+    available.dedup();
+    if available.is_empty() {
+        return Err(Error::NoPorts);
+    }
+    let mut plan = match &opts.portmap {
+        Some(map) => PairPlan {
+            pairs: mapped_pairs(map, opts.portmask, &available)?,
+            odd_port: None,
+        },
+        None => consecutive_pairs(opts.portmask, &available)?,
+    };
+    plan.pairs.sort_by_key(|p| p.rx);
+    Ok(plan)
+}
+
+/// The mask bit of `port`, or 0 for ids the 32-bit mask cannot hold.
+fn bit(port: u16) -> u32 {
+    1u32.checked_shl(u32::from(port)).unwrap_or(0)
+}
+
+/// l2fwd's `check_port_pair_config` and its destination table from `--portmap`.
+fn mapped_pairs(map: &[(u16, u16)], mask: u32, available: &[u16]) -> Result<Vec<PortPair>, Error> {
+    let mut used = 0u32;
+    let mut pairs = Vec::with_capacity(map.len() * 2);
+    for &(a, b) in map {
+        for port in [a, b] {
+            if mask & bit(port) == 0 {
+                return Err(Error::PortNotEnabled { port, mask });
+            }
+            if !available.contains(&port) {
+                return Err(Error::PortNotPresent {
+                    port,
+                    available: available.to_vec(),
+                });
+            }
+        }
+        // l2fwd names the pair's second port whichever was reused; name the right one.
+        // A pair (a,a) is allowed, as in l2fwd: the port forwards to itself.
+        if let Some(port) = [a, b].into_iter().find(|&p| used & bit(p) != 0) {
+            return Err(Error::PortReused { port });
+        }
+        used |= bit(a) | bit(b);
+        pairs.push(PortPair { rx: a, tx: b });
+        if a != b {
+            pairs.push(PortPair { rx: b, tx: a });
+        }
+    }
+    if pairs.is_empty() {
+        return Err(Error::NoEnabledPorts {
+            mask: used,
+            available: available.to_vec(),
+        });
+    }
+    Ok(pairs)
+}
+
+/// l2fwd's default pairing: enabled ports in ascending order, two by two.
+fn consecutive_pairs(mask: u32, available: &[u16]) -> Result<PairPlan, Error> {
+    let possible = available.iter().fold(0, |m, &p| m | bit(p));
+    let missing = mask & !possible;
+    if missing != 0 {
+        return Err(Error::PortmaskNotAvailable {
+            mask,
+            // trailing_zeros of a non-zero u32 is below 32.
+            port: missing.trailing_zeros() as u16,
+            possible,
+            available: available.to_vec(),
+        });
+    }
+    let enabled: Vec<u16> = available
+        .iter()
+        .copied()
+        .filter(|&p| mask & bit(p) != 0)
+        .collect();
+    if enabled.is_empty() {
+        return Err(Error::NoEnabledPorts {
+            mask,
+            available: available.to_vec(),
+        });
+    }
+    let mut pairs = Vec::with_capacity(enabled.len());
+    let mut twos = enabled.chunks_exact(2);
+    for two in &mut twos {
+        if let [a, b] = *two {
+            pairs.push(PortPair { rx: a, tx: b });
+            pairs.push(PortPair { rx: b, tx: a });
+        }
+    }
+    let odd_port = twos.remainder().first().copied();
+    if let Some(last) = odd_port {
+        pairs.push(PortPair { rx: last, tx: last });
+    }
+    Ok(PairPlan { pairs, odd_port })
+}
+
+/// Which lcore polls which rx ports, exactly as l2fwd: walk the enabled rx ports in ascending order;
+/// give each to the lowest enabled lcore id (from `lcores`, ascending, includes the main lcore) that
+/// has fewer than `ports_per_lcore` ports, moving on to the next lcore once one is full.
+/// Lcores with no port are left out of the result.
+///
+/// # Errors
+///
+/// [`Error::NotEnoughLcores`] when the lcores run out (l2fwd's "Not enough
+/// cores"), and [`Error::Number`] for a `ports_per_lcore` of 0.
+pub fn assign_lcores(
+    pairs: &[PortPair],
+    lcores: &[u32],
+    ports_per_lcore: usize,
+) -> Result<Vec<LcorePlan>, Error> {
+    if ports_per_lcore == 0 {
+        // Only reachable with hand-built options; chunking by 0 would panic.
+        return Err(QUEUES.error("0"));
+    }
+    let mut ids = lcores.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut by_rx = pairs.to_vec();
+    by_rx.sort_by_key(|p| p.rx);
+    // Filling each lcore before the next is the same as cutting the port list
+    // into runs of `ports_per_lcore`.
+    let needed = by_rx.len().div_ceil(ports_per_lcore);
+    if needed > ids.len() {
+        return Err(Error::NotEnoughLcores {
+            ports: by_rx.len(),
+            per_lcore: ports_per_lcore,
+            needed,
+            lcores: ids,
+        });
+    }
+    Ok(ids
+        .into_iter()
+        .zip(by_rx.chunks(ports_per_lcore))
+        .map(|(lcore, run)| LcorePlan {
+            lcore,
+            pairs: run.to_vec(),
+        })
+        .collect())
+}
+
+/// `items` as "a, b, c", or "none".
+fn list<T: Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Owned strings from literals.
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Parses app args that must yield options to run with.
+    fn run(args: &[&str]) -> Options {
+        match parse("vnf-fwd", &strings(args)) {
+            Ok(Command::Run(opts)) => opts,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    /// Parses app args that must fail; checks the message is one line.
+    fn fail(args: &[&str]) -> Error {
+        match parse("vnf-fwd", &strings(args)) {
+            Err(e) => {
+                assert_one_line(&e);
+                e
+            }
+            Ok(other) => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    /// The text of `-- --help` or `-- --version`.
+    fn print(args: &[&str]) -> String {
+        match parse("/opt/bin/vnf-fwd", &strings(args)) {
+            Ok(Command::Print(text)) => text,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    fn assert_one_line(e: &Error) {
+        let text = e.to_string();
+        assert!(
+            !text.is_empty() && !text.contains('\n'),
+            "not one line: {text:?}"
+        );
+        assert!(
+            !text.starts_with("error"),
+            "caller adds the 'error:' prefix: {text:?}"
+        );
+    }
+
+    /// Asserts `e`'s message contains every word of `words`.
+    fn assert_says(e: &Error, words: &[&str]) {
+        let text = e.to_string();
+        for w in words {
+            assert!(text.contains(w), "{text:?} lacks {w:?}");
+        }
+    }
+
+    /// Options as the defaults with `-p portmask`.
+    fn opts(portmask: u32, portmap: Option<Vec<(u16, u16)>>) -> Options {
+        Options {
+            portmap,
+            ..run(&["-p", &format!("{portmask:x}")])
+        }
+    }
+
+    fn pp(rx: u16, tx: u16) -> PortPair {
+        PortPair { rx, tx }
+    }
+
+    // ---- split_args ----
+
+    #[test]
+    fn split_at_first_double_dash() {
+        let argv = strings(&["vnf-fwd", "-l", "1-2", "--", "-p", "0x3", "--", "x"]);
+        let (eal, app) = split_args(&argv);
+        assert_eq!(eal, strings(&["vnf-fwd", "-l", "1-2"]));
+        assert_eq!(app, strings(&["-p", "0x3", "--", "x"]));
+    }
+
+    #[test]
+    fn split_without_double_dash_is_all_eal() {
+        let argv = strings(&["vnf-fwd", "-l", "1-2"]);
+        assert_eq!(split_args(&argv), (argv.clone(), vec![]));
+        assert_eq!(split_args(&[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn split_with_trailing_double_dash_gives_no_app_args() {
+        let (eal, app) = split_args(&strings(&["vnf-fwd", "--"]));
+        assert_eq!(eal, strings(&["vnf-fwd"]));
+        assert!(app.is_empty());
+    }
+
+    // ---- defaults and l2fwd compatibility ----
+
+    #[test]
+    fn defaults_match_l2fwd() {
+        assert_eq!(
+            run(&["-p", "0x3"]),
+            Options {
+                portmask: 0x3,
+                promiscuous: false,
+                ports_per_lcore: 1,
+                stats_period_secs: 10,
+                mac_updating: true,
+                portmap: None,
+                mode: Mode::L2fwd,
+                burst: 32,
+                rxd: 1024,
+                txd: 1024,
+            }
+        );
+    }
+
+    #[test]
+    fn full_l2fwd_command_line() {
+        let o = run(&[
+            "-p",
+            "0x3",
+            "-P",
+            "-q",
+            "1",
+            "-T",
+            "0",
+            "--no-mac-updating",
+            "--portmap",
+            "(0,1)(2,3)",
+        ]);
+        assert_eq!(o.portmask, 3);
+        assert!(o.promiscuous);
+        assert_eq!(o.ports_per_lcore, 1);
+        assert_eq!(o.stats_period_secs, 0);
+        assert!(!o.mac_updating);
+        assert_eq!(o.portmap, Some(vec![(0, 1), (2, 3)]));
+    }
+
+    #[test]
+    fn documented_experiment_parses() {
+        let argv = strings(&["vnf-fwd", "-c", "0xE0", "-n", "4", "--", "-p", "0x3"]);
+        let (eal, app) = split_args(&argv);
+        assert_eq!(eal.len(), 5);
+        assert_eq!(
+            run(&app.iter().map(String::as_str).collect::<Vec<_>>()).portmask,
+            3
+        );
+    }
+
+    #[test]
+    fn getopt_style_spellings() {
+        // Attached values, clustered flags, `--opt=value`, prefixes of long options.
+        let o = run(&["-p3", "-Pq2", "-T5", "--portmap=(0,1)", "--no-mac"]);
+        assert_eq!((o.portmask, o.promiscuous, o.ports_per_lcore), (3, true, 2));
+        assert_eq!(o.stats_period_secs, 5);
+        assert_eq!(o.portmap, Some(vec![(0, 1)]));
+        assert!(!o.mac_updating);
+        assert_eq!(
+            run(&["-p", "3", "--port", "(1,0)"]).portmap,
+            Some(vec![(1, 0)])
+        );
+    }
+
+    #[test]
+    fn repeated_option_last_wins() {
+        let o = run(&["-p", "1", "-P", "-P", "-p", "0x3", "-q", "2", "-q", "3"]);
+        assert_eq!((o.portmask, o.ports_per_lcore), (3, 3));
+    }
+
+    #[test]
+    fn p_and_capital_p_are_distinct() {
+        assert!(!run(&["-p", "1"]).promiscuous);
+        assert!(run(&["-P", "-p", "1"]).promiscuous);
+        assert_says(&fail(&["-P"]), &["-p <PORTMASK>"]);
+    }
+
+    // ---- -p ----
+
+    #[test]
+    fn portmask_accepts_what_strtoul_base_16_accepts() {
+        for (text, mask) in [
+            ("0x3", 3),
+            ("3", 3),
+            ("0X3", 3),
+            ("ffff", 0xffff),
+            ("FFFF", 0xffff),
+            ("0xffffffff", u32::MAX),
+            ("80000000", 0x8000_0000),
+            ("00000000000000000000003", 3),
+            (" 3", 3),
+            ("+0x3", 3),
+        ] {
+            assert_eq!(run(&["-p", text]).portmask, mask, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn portmask_rejects_zero_empty_and_garbage() {
+        for text in [
+            "0", "0x0", "", "xyz", "0x1g", "0x", "3 ", "-1", "0x-1", "1.0",
+        ] {
+            let e = fail(&["-p", text]);
+            assert_eq!(e, Error::Portmask(text.to_owned()));
+            assert_says(&e, &["invalid portmask", "non-zero hexadecimal bitmask"]);
+        }
+        assert_eq!(
+            fail(&["-p", "xyz"]).to_string(),
+            "invalid portmask 'xyz': expected a non-zero hexadecimal bitmask such as 0x3"
+        );
+    }
+
+    #[test]
+    fn portmask_rejects_bits_above_31() {
+        for text in ["100000000", "0x1ffffffff", "ffffffffffffffffffffffff"] {
+            let e = fail(&["-p", text]);
+            assert_eq!(e, Error::PortmaskTooWide(text.to_owned()));
+            assert_says(&e, &[text, "32 bits"]);
+        }
+    }
+
+    #[test]
+    fn missing_portmask() {
+        let e = fail(&[]);
+        assert!(matches!(e, Error::Usage(_)));
+        assert_says(&e, &["required", "-p <PORTMASK>"]);
+        assert_says(&fail(&["-q", "2"]), &["-p <PORTMASK>"]);
+    }
+
+    #[test]
+    fn missing_value() {
+        let e = fail(&["-p"]);
+        assert!(matches!(e, Error::Usage(_)));
+        assert_says(&e, &["value is required", "-p"]);
+        assert_says(
+            &fail(&["-p", "3", "--portmap"]),
+            &["value is required", "--portmap"],
+        );
+    }
+
+    // ---- -q, -T, --burst, --rxd, --txd ----
+
+    #[test]
+    fn queues_range() {
+        assert_eq!(run(&["-p", "3", "-q", "1"]).ports_per_lcore, 1);
+        assert_eq!(run(&["-p", "3", "-q", "15"]).ports_per_lcore, 15);
+        for text in ["0", "16", "abc", "-1", "", "2x", "0x2"] {
+            let e = fail(&["-p", "3", "-q", text]);
+            assert!(matches!(e, Error::Number { option: "-q", .. }), "{e:?}");
+            assert_says(&e, &["invalid -q value", "1 to 15"]);
+        }
+        assert_says(&fail(&["-p", "3", "-q", "abc"]), &["'abc'"]);
+    }
+
+    #[test]
+    fn period_range() {
+        assert_eq!(run(&["-p", "3", "-T", "0"]).stats_period_secs, 0);
+        assert_eq!(run(&["-p", "3", "-T", "86400"]).stats_period_secs, 86_400);
+        for text in ["-1", "86401", "1.5", "ten", "99999999999999999999999"] {
+            let e = fail(&["-p", "3", "-T", text]);
+            assert!(matches!(e, Error::Number { option: "-T", .. }), "{e:?}");
+            assert_says(&e, &["invalid -T value", text, "0 to 86400"]);
+        }
+    }
+
+    #[test]
+    fn burst_and_ring_ranges() {
+        let o = run(&["-p", "3", "--burst", "512", "--rxd", "32768", "--txd", "1"]);
+        assert_eq!((o.burst, o.rxd, o.txd), (512, 32_768, 1));
+        assert_eq!(run(&["-p", "3", "--burst", "1"]).burst, 1);
+        for (option, text) in [
+            ("--burst", "0"),
+            ("--burst", "513"),
+            ("--rxd", "0"),
+            ("--rxd", "32769"),
+            ("--rxd", "65536"),
+            ("--txd", "0"),
+            ("--txd", "x"),
+        ] {
+            let e = fail(&["-p", "3", option, text]);
+            assert!(
+                matches!(&e, Error::Number { option: o, .. } if *o == option),
+                "{e:?}"
+            );
+            assert_says(&e, &[option, &format!("'{text}'")]);
+        }
+    }
+
+    // ---- --mode ----
+
+    #[test]
+    fn modes() {
+        for (text, mode) in [
+            ("l2fwd", Mode::L2fwd),
+            ("macswap", Mode::Macswap),
+            ("io", Mode::Io),
+            ("5tswap", Mode::FiveTupleSwap),
+        ] {
+            assert_eq!(run(&["-p", "3", "--mode", text]).mode, mode);
+        }
+        let e = fail(&["-p", "3", "--mode", "mac-swap"]);
+        assert!(matches!(e, Error::Usage(_)));
+        assert_says(
+            &e,
+            &["invalid value 'mac-swap'", "--mode", "macswap", "5tswap"],
+        );
+    }
+
+    // ---- clap-level errors ----
+
+    #[test]
+    fn unknown_flags() {
+        for flag in ["--foo", "-x", "--no-mac-updating=1"] {
+            let e = fail(&["-p", "3", flag]);
+            assert!(matches!(e, Error::Usage(_)), "{e:?}");
+            assert!(!e.to_string().contains("Usage"), "{e}");
+        }
+        assert_says(
+            &fail(&["-p", "3", "--foo"]),
+            &["unexpected argument '--foo'"],
+        );
+    }
+
+    #[test]
+    fn positional_arguments_are_rejected() {
+        assert_eq!(
+            fail(&["-p", "3", "extra"]),
+            Error::Positional("extra".into())
+        );
+        assert_eq!(
+            fail(&["extra", "-p", "3"]),
+            Error::Positional("extra".into())
+        );
+        // After a second `--` everything is positional, as with getopt.
+        assert_eq!(
+            fail(&["-p", "3", "--", "-q"]),
+            Error::Positional("-q".into())
+        );
+        assert_says(&fail(&["-p", "3", "x"]), &["'x'", "positional"]);
+    }
+
+    #[test]
+    fn help_and_version() {
+        for flag in ["-h", "--help"] {
+            let text = print(&[flag]);
+            assert!(
+                text.contains("/opt/bin/vnf-fwd [EAL options] -- -p PORTMASK"),
+                "{text}"
+            );
+            for word in [
+                "-P",
+                "-q <NQ>",
+                "-T <PERIOD>",
+                "--no-mac-updating",
+                "--portmap",
+                "5tswap",
+            ] {
+                assert!(text.contains(word), "help lacks {word}");
+            }
+            assert!(!text.contains('\x1b'), "help is plain text");
+        }
+        // Help wins over options that would be refused later, such as a missing -p.
+        print(&["-q", "2", "--help"]);
+        let version = print(&["-V"]);
+        assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+        assert_eq!(print(&["--version"]), version);
+    }
+
+    // ---- --portmap syntax ----
+
+    #[test]
+    fn portmap_accepted_spellings() {
+        for (text, want) in [
+            ("(0,1)(2,3)", vec![(0, 1), (2, 3)]),
+            ("(0,3)(1,2)", vec![(0, 3), (1, 2)]),
+            ("(0, 1) (2,3)", vec![(0, 1), (2, 3)]),
+            ("(0,1),(2,3)", vec![(0, 1), (2, 3)]),
+            (" ( 1 , 0 ) ", vec![(1, 0)]),
+            ("(0x1f,010)", vec![(31, 8)]),
+            ("(0,0)", vec![(0, 0)]),
+            ("(0,31)", vec![(0, 31)]),
+        ] {
+            assert_eq!(portmap(text), Ok(want), "{text:?}");
+        }
+        let sixteen: String = (0..16)
+            .map(|i| format!("({},{})", 2 * i, 2 * i + 1))
+            .collect();
+        assert_eq!(portmap(&sixteen).map(|p| p.len()), Ok(16));
+    }
+
+    #[test]
+    fn portmap_malformed() {
+        for (text, why) in [
+            ("(0,1", "no closing ')'"),
+            ("(0,1)(2,3", "'(2,3' has no closing ')'"),
+            ("(0)", "exactly two ports"),
+            ("(0,1,2)", "exactly two ports"),
+            ("()", "exactly two ports"),
+            ("(a,b)", "'a' is not a port number"),
+            ("(0,1z)", "'1z' is not a port number"),
+            ("(,1)", "'' is not a port number"),
+            ("(-1,2)", "'-1' is not a port number"),
+            ("(08,1)", "'08' is not a port number"),
+            ("(0,40)", "'40' is out of range: port ids are 0 to 31"),
+            ("(0,32)", "out of range"),
+            ("(0,0x100000000)", "out of range"),
+            ("", "no '(a,b)' port pair"),
+            (" , ", "no '(a,b)' port pair"),
+            ("0,1", "unexpected '0,1'"),
+            ("(0,1)x", "unexpected 'x'"),
+            ("((0,1)", "'(0' is not a port number"),
+        ] {
+            let e = fail(&["-p", "3", "--portmap", text]);
+            assert!(
+                matches!(&e, Error::Portmap { value, .. } if value == text),
+                "{e:?}"
+            );
+            assert_says(&e, &["invalid --portmap", why]);
+        }
+    }
+
+    #[test]
+    fn portmap_at_most_16_pairs() {
+        let seventeen: String = (0..17).map(|i| format!("({i},{i})")).collect();
+        assert_says(
+            &fail(&["-p", "3", "--portmap", &seventeen]),
+            &["more than 16 port pairs"],
+        );
+    }
+
+    // ---- port_pairs ----
+
+    #[test]
+    fn pairs_two_ports() {
+        let plan = port_pairs(&opts(0x3, None), &[0, 1]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 1), pp(1, 0)]);
+        assert_eq!(plan.odd_port, None);
+    }
+
+    #[test]
+    fn pairs_one_port_forwards_to_itself() {
+        let plan = port_pairs(&opts(0x1, None), &[0, 1]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 0)]);
+        assert_eq!(plan.odd_port, Some(0));
+    }
+
+    #[test]
+    fn pairs_three_ports_last_is_odd() {
+        let plan = port_pairs(&opts(0x7, None), &[0, 1, 2]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 1), pp(1, 0), pp(2, 2)]);
+        assert_eq!(plan.odd_port, Some(2));
+    }
+
+    #[test]
+    fn pairs_four_ports() {
+        let plan = port_pairs(&opts(0xf, None), &[0, 1, 2, 3]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 1), pp(1, 0), pp(2, 3), pp(3, 2)]);
+        assert_eq!(plan.odd_port, None);
+    }
+
+    #[test]
+    fn pairs_skip_ports_outside_the_mask() {
+        // Ports 1 and 3 of 0..4: they pair with each other.
+        let plan = port_pairs(&opts(0xa, None), &[0, 1, 2, 3]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(1, 3), pp(3, 1)]);
+    }
+
+    #[test]
+    fn pairs_with_gaps_in_port_ids() {
+        let plan = port_pairs(&opts(0x25, None), &[0, 2, 5]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 2), pp(2, 0), pp(5, 5)]);
+        assert_eq!(plan.odd_port, Some(5));
+        let plan = port_pairs(&opts(0x24, None), &[5, 2, 0]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(2, 5), pp(5, 2)]);
+    }
+
+    #[test]
+    fn portmask_naming_a_missing_port() {
+        let e = port_pairs(&opts(0x7, None), &[0, 1]).unwrap_err();
+        assert_eq!(
+            e,
+            Error::PortmaskNotAvailable {
+                mask: 0x7,
+                port: 2,
+                possible: 0x3,
+                available: vec![0, 1]
+            }
+        );
+        assert_one_line(&e);
+        assert_says(&e, &["invalid portmask 0x7", "port 2", "possible (0x3)"]);
+        // A gap: port 1 does not exist.
+        let e = port_pairs(&opts(0x3, None), &[0, 2]).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::PortmaskNotAvailable {
+                port: 1,
+                possible: 0x5,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn no_ports_at_all() {
+        let e = port_pairs(&opts(0x3, None), &[]).unwrap_err();
+        assert_eq!(e, Error::NoPorts);
+        assert_one_line(&e);
+        assert_says(&e, &["no Ethernet ports"]);
+    }
+
+    #[test]
+    fn no_enabled_ports() {
+        // Only hand-built options can get here: the parser refuses a zero mask and an empty map.
+        let zero = Options {
+            portmask: 0,
+            ..opts(1, None)
+        };
+        let e = port_pairs(&zero, &[0, 1]).unwrap_err();
+        assert_one_line(&e);
+        assert_says(&e, &["no enabled ports", "0x0", "0, 1"]);
+        let e = port_pairs(&opts(0x3, Some(vec![])), &[0, 1]).unwrap_err();
+        assert!(matches!(e, Error::NoEnabledPorts { mask: 0, .. }));
+    }
+
+    #[test]
+    fn portmap_pairs() {
+        let plan = port_pairs(&opts(0xf, Some(vec![(0, 3), (1, 2)])), &[0, 1, 2, 3]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 3), pp(1, 2), pp(2, 1), pp(3, 0)]);
+        assert_eq!(plan.odd_port, None);
+    }
+
+    #[test]
+    fn portmap_narrows_the_portmask() {
+        // As l2fwd: mask bits outside the map, even of absent ports, do not matter.
+        let plan = port_pairs(&opts(0xff, Some(vec![(1, 0)])), &[0, 1, 2]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 1), pp(1, 0)]);
+    }
+
+    #[test]
+    fn portmap_self_pair() {
+        let plan = port_pairs(&opts(0x3, Some(vec![(1, 1), (0, 0)])), &[0, 1]).unwrap();
+        assert_eq!(plan.pairs, vec![pp(0, 0), pp(1, 1)]);
+    }
+
+    #[test]
+    fn portmap_port_used_twice() {
+        let avail = [0, 1, 2, 3];
+        for (map, port) in [
+            (vec![(0, 1), (0, 2)], 0),
+            (vec![(0, 1), (2, 1)], 1),
+            (vec![(0, 1), (2, 3), (3, 2)], 3),
+        ] {
+            let e = port_pairs(&opts(0xf, Some(map)), &avail).unwrap_err();
+            assert_eq!(e, Error::PortReused { port });
+            assert_one_line(&e);
+            assert_says(&e, &[&format!("port {port} is used in other port pairs")]);
+        }
+    }
+
+    #[test]
+    fn portmap_port_not_enabled() {
+        let e = port_pairs(&opts(0x3, Some(vec![(0, 2)])), &[0, 1, 2]).unwrap_err();
+        assert_eq!(e, Error::PortNotEnabled { port: 2, mask: 0x3 });
+        assert_one_line(&e);
+        assert_says(&e, &["port 2 is not enabled in port mask 0x3"]);
+        // Hand-built ids beyond the mask are simply not enabled (no shift overflow).
+        let e = port_pairs(&opts(0x3, Some(vec![(0, 40)])), &[0, 1]).unwrap_err();
+        assert_eq!(
+            e,
+            Error::PortNotEnabled {
+                port: 40,
+                mask: 0x3
+            }
+        );
+    }
+
+    #[test]
+    fn portmap_port_not_present() {
+        let e = port_pairs(&opts(0xf, Some(vec![(0, 3)])), &[0, 1]).unwrap_err();
+        assert_eq!(
+            e,
+            Error::PortNotPresent {
+                port: 3,
+                available: vec![0, 1]
+            }
+        );
+        assert_one_line(&e);
+        assert_says(&e, &["port 3 is not present on the board", "0, 1"]);
+    }
+
+    // ---- assign_lcores ----
+
+    fn two_ports() -> Vec<PortPair> {
+        vec![pp(0, 1), pp(1, 0)]
+    }
+
+    fn lp(lcore: u32, pairs: &[PortPair]) -> LcorePlan {
+        LcorePlan {
+            lcore,
+            pairs: pairs.to_vec(),
+        }
+    }
+
+    #[test]
+    fn lcores_one_port_each_from_the_lowest() {
+        // The documented `-c 0xE0` experiment: lcores 5 (main), 6, 7.
+        let plan = assign_lcores(&two_ports(), &[5, 6, 7], 1).unwrap();
+        assert_eq!(plan, vec![lp(5, &[pp(0, 1)]), lp(6, &[pp(1, 0)])]);
+        let plan = assign_lcores(&two_ports(), &[0, 1], 1).unwrap();
+        assert_eq!(plan, vec![lp(0, &[pp(0, 1)]), lp(1, &[pp(1, 0)])]);
+    }
+
+    #[test]
+    fn lcores_two_ports_each() {
+        let plan = assign_lcores(&two_ports(), &[5, 6, 7], 2).unwrap();
+        assert_eq!(plan, vec![lp(5, &two_ports())]);
+        let four = [pp(0, 1), pp(1, 0), pp(2, 3), pp(3, 2)];
+        let plan = assign_lcores(&four, &[0, 1], 2).unwrap();
+        assert_eq!(plan, vec![lp(0, &four[..2]), lp(1, &four[2..])]);
+        let three = [pp(0, 1), pp(1, 0), pp(2, 2)];
+        let plan = assign_lcores(&three, &[0, 1], 2).unwrap();
+        assert_eq!(plan, vec![lp(0, &three[..2]), lp(1, &three[2..])]);
+    }
+
+    #[test]
+    fn lcores_in_id_and_port_order_whatever_the_input_order() {
+        let plan = assign_lcores(&[pp(1, 0), pp(0, 1)], &[7, 5, 6, 5], 1).unwrap();
+        assert_eq!(plan, vec![lp(5, &[pp(0, 1)]), lp(6, &[pp(1, 0)])]);
+    }
+
+    #[test]
+    fn not_enough_lcores() {
+        let three = [pp(0, 1), pp(1, 0), pp(2, 2)];
+        let e = assign_lcores(&three, &[0, 1], 1).unwrap_err();
+        assert_one_line(&e);
+        assert!(e.to_string().starts_with(
+            "not enough lcores: 3 ports at 1 per lcore need 3 lcores, EAL gave 2 (0, 1)"
+        ));
+        let e = assign_lcores(&[pp(0, 0)], &[], 1).unwrap_err();
+        assert_says(&e, &["need 1 lcores", "EAL gave 0 (none)"]);
+        let four = [pp(0, 1), pp(1, 0), pp(2, 3), pp(3, 2)];
+        assert!(assign_lcores(&four, &[5, 6, 7], 1).is_err());
+        assert!(assign_lcores(&four, &[5, 6], 2).is_ok());
+    }
+
+    #[test]
+    fn lcores_edge_cases() {
+        assert_eq!(assign_lcores(&[], &[0], 1), Ok(vec![]));
+        let e = assign_lcores(&two_ports(), &[0, 1], 0).unwrap_err();
+        assert!(matches!(e, Error::Number { option: "-q", .. }));
+    }
+
+    // ---- messages ----
+
+    #[test]
+    fn user_text_cannot_break_the_line() {
+        let e = fail(&["-p", "1\n2"]);
+        assert_says(&e, &[r"'1\n2'"]);
+        assert_one_line(&fail(&["-p", "3", "--portmap", "(0,\n1)x\n"]));
+        assert_one_line(&fail(&["-p", "3", "--mode", "a\nb"]));
+        assert_one_line(&fail(&["-p", "3", "a\nb"]));
+    }
+}

@@ -1,0 +1,167 @@
+//! The EAL guard: initialisation from argv, lcore queries and launch, cleanup on drop.
+
+use super::{Errno, Error};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `rte_eal_init` may run once per process, even after `rte_eal_cleanup`.
+static INITIALISED: AtomicBool = AtomicBool::new(false);
+
+/// The initialised Environment Abstraction Layer. Dropping it calls
+/// `rte_eal_cleanup()`, which releases hugepages and the runtime directory; every
+/// other DPDK object borrows it and so is gone by then.
+pub struct Eal {
+    /// EAL keeps pointers into argv (e.g. the program name): they live as long as the EAL.
+    _args: Vec<CString>,
+    /// The EAL belongs to the thread that initialised it (the main lcore).
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Eal {
+    /// Initialises the EAL with `args` (argv\[0\] first, then EAL options).
+    pub fn init(args: &[String]) -> Result<Eal, Error> {
+        let owned = args
+            .iter()
+            .map(|a| CString::new(a.as_str()).map_err(|_| Error::NulInArgument(a.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if INITIALISED.swap(true, Ordering::SeqCst) {
+            return Err(Error::EalTwice);
+        }
+        // rte_eal_init permutes argv, so it gets its own pointer array.
+        let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        let argc = c_int::try_from(argv.len()).map_err(|_| Error::EalInit(Errno(libc::E2BIG)))?;
+        // SAFETY: argv holds argc valid NUL-terminated strings that outlive the EAL
+        // (kept in `_args`); EAL only reorders the pointer array.
+        let ret = unsafe { ffi::rte_eal_init(argc, argv.as_mut_ptr()) };
+        if ret < 0 {
+            return Err(Error::EalInit(Errno::last()));
+        }
+        Ok(Eal {
+            _args: owned,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The lcore that runs `main` (it forwards too, as in l2fwd).
+    pub fn main_lcore(&self) -> u32 {
+        // SAFETY: the EAL is initialised.
+        unsafe { ffi::rte_get_main_lcore() }
+    }
+
+    /// Enabled lcore ids in ascending order, the main lcore included.
+    pub fn lcores(&self) -> Vec<u32> {
+        (0..ffi::RTE_MAX_LCORE)
+            // SAFETY: any id below RTE_MAX_LCORE may be queried.
+            .filter(|&id| unsafe { ffi::rte_lcore_is_enabled(id) } != 0)
+            .collect()
+    }
+
+    /// TSC ticks per second.
+    pub fn tsc_hz(&self) -> u64 {
+        // SAFETY: the EAL is initialised (it calibrated the TSC).
+        unsafe { ffi::rte_get_tsc_hz() }
+    }
+
+    /// Ids of the usable Ethernet ports, ascending (`RTE_ETH_FOREACH_DEV`).
+    pub fn ports(&self) -> Vec<u16> {
+        let mut ports = Vec::new();
+        let mut id = 0u64;
+        loop {
+            // SAFETY: plain query; RTE_ETH_FOREACH_DEV iterates the same way
+            // (owner 0 = ports not owned by another entity).
+            id = unsafe { ffi::rte_eth_find_next_owned_by(id as u16, 0) };
+            if id >= u64::from(ffi::RTE_MAX_ETHPORTS) {
+                return ports;
+            }
+            ports.push(id as u16);
+            id += 1;
+        }
+    }
+
+    /// Runs `f(work)` for every `(lcore, work)` entry on that worker lcore
+    /// (`rte_eal_remote_launch`), then `on_main` on the calling thread, the main
+    /// lcore, and returns once every lcore is done, so `f`, `work` and `on_main`
+    /// may borrow from the caller. If a launch fails, `stop` is set (so the
+    /// lcores already running return), `on_main` is skipped and the error returned.
+    pub fn launch<W: Send>(
+        &self,
+        work: Vec<(u32, W)>,
+        f: &(dyn Fn(W) + Sync),
+        stop: &AtomicBool,
+        on_main: impl FnOnce(),
+    ) -> Result<(), Error> {
+        let main = self.main_lcore();
+        let mut slots: Vec<(u32, LaunchSlot<'_, W>)> = work
+            .into_iter()
+            .map(|(lcore, w)| (lcore, LaunchSlot { work: Some(w), f }))
+            .collect();
+        let mut result = Ok(());
+        for (lcore, slot) in slots.iter_mut() {
+            if *lcore == main {
+                result = Err(Error::Launch {
+                    lcore: main,
+                    errno: Errno(libc::EBUSY),
+                });
+                break;
+            }
+            let arg: *mut LaunchSlot<'_, W> = slot;
+            // SAFETY: `slot` stays in place (the vector is not resized) and alive
+            // until rte_eal_mp_wait_lcore() below has seen every lcore finish;
+            // each lcore gets its own slot, so no two threads share one.
+            let ret =
+                unsafe { ffi::rte_eal_remote_launch(Some(run_slot::<W>), arg.cast(), *lcore) };
+            if ret != 0 {
+                result = Err(Error::Launch {
+                    lcore: *lcore,
+                    errno: Errno::from_ret(ret),
+                });
+                break;
+            }
+        }
+        match result {
+            Ok(()) => on_main(),
+            Err(_) => stop.store(true, Ordering::SeqCst),
+        }
+        // SAFETY: waits for every worker lcore; called from the main lcore.
+        unsafe { ffi::rte_eal_mp_wait_lcore() };
+        result
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        // SAFETY: returns a pointer to the EAL's NUL-terminated runtime directory
+        // path, valid until cleanup; copied out right away.
+        let runtime_dir = unsafe { CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: every DPDK object borrows the Eal, so none is alive any more,
+        // and no lcore is running (launch waits for all of them).
+        unsafe { ffi::rte_eal_cleanup() };
+        // DPDK 22.11 leaves /var/run/dpdk/<prefix> behind even with --in-memory,
+        // and its telemetry socket is unlinked only by an atexit handler. Remove
+        // that socket now, then the directory if it is empty: a directory other
+        // processes of the prefix still use keeps their files and stays.
+        let _ = std::fs::remove_file(Path::new(&runtime_dir).join("dpdk_telemetry.v2"));
+        let _ = std::fs::remove_dir(&runtime_dir);
+    }
+}
+
+/// What one worker lcore runs: its work item and the shared function.
+struct LaunchSlot<'f, W> {
+    work: Option<W>,
+    f: &'f (dyn Fn(W) + Sync),
+}
+
+/// The `lcore_function_t` trampoline into a [`LaunchSlot`].
+extern "C" fn run_slot<W>(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `LaunchSlot<W>` that `launch` handed to this lcore
+    // alone, alive until `launch` has waited for the lcore.
+    let slot = unsafe { &mut *arg.cast::<LaunchSlot<'_, W>>() };
+    if let Some(w) = slot.work.take() {
+        (slot.f)(w);
+    }
+    0
+}

@@ -1,0 +1,137 @@
+//! A burst of mbufs owned by one lcore: rx fills it, tx drains it, and whatever
+//! is still in it is freed exactly once.
+
+use std::ptr;
+
+/// The largest burst `rx_burst` is asked for (`--burst` is checked against it).
+pub const MAX_BURST: usize = 512;
+
+/// How many frames ahead of the one being rewritten are prefetched.
+const PREFETCH_AHEAD: usize = 3;
+
+/// Up to `MAX_BURST` mbufs owned by the holder. Dropping the burst frees them.
+pub struct MbufBurst {
+    mbufs: [*mut ffi::rte_mbuf; MAX_BURST],
+    len: usize,
+}
+
+impl MbufBurst {
+    /// An empty burst.
+    pub fn new() -> Self {
+        MbufBurst {
+            mbufs: [ptr::null_mut(); MAX_BURST],
+            len: 0,
+        }
+    }
+
+    /// Number of mbufs held.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the burst holds no mbuf.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Space for `rx_burst` to fill: the burst must be empty (`MbufBurst` is
+    /// drained by tx or dropped between bursts).
+    #[inline]
+    pub(super) fn spare(&mut self, want: usize) -> (*mut *mut ffi::rte_mbuf, u16) {
+        debug_assert!(self.is_empty());
+        (self.mbufs.as_mut_ptr(), want.min(MAX_BURST) as u16)
+    }
+
+    /// Records that the first `n` slots now hold mbufs.
+    #[inline]
+    pub(super) fn set_len(&mut self, n: usize) {
+        debug_assert!(n <= MAX_BURST);
+        self.len = n;
+    }
+
+    /// The held mbufs, for tx.
+    #[inline]
+    pub(super) fn as_mut_ptr(&mut self) -> *mut *mut ffi::rte_mbuf {
+        self.mbufs.as_mut_ptr()
+    }
+
+    /// Calls `keep` on the first segment's bytes of every frame, in order, and
+    /// frees the frames for which it returns false. Returns how many were freed.
+    #[inline]
+    pub fn retain_frames(&mut self, mut keep: impl FnMut(&mut [u8]) -> bool) -> usize {
+        let n = self.len;
+        let mut kept = 0;
+        for i in 0..n.min(PREFETCH_AHEAD) {
+            prefetch_data(self.mbufs[i]);
+        }
+        for i in 0..n {
+            if i + PREFETCH_AHEAD < n {
+                prefetch_data(self.mbufs[i + PREFETCH_AHEAD]);
+            }
+            let m = self.mbufs[i];
+            // SAFETY: `m` is a valid mbuf owned by this burst (from rx_burst or
+            // alloc), not shared with any other holder, so its first segment's
+            // `data_len` bytes at `buf_addr + data_off` are ours to read and write.
+            let frame = unsafe {
+                let m = &*m;
+                std::slice::from_raw_parts_mut(
+                    m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                    usize::from(m.data_len),
+                )
+            };
+            if keep(frame) {
+                self.mbufs[kept] = m;
+                kept += 1;
+            } else {
+                // SAFETY: owned by the burst and removed from it right here.
+                unsafe { ffi::vnf_rte_pktmbuf_free(m) };
+            }
+        }
+        self.len = kept;
+        n - kept
+    }
+
+    /// Frees every mbuf from `from` on and shortens the burst to `from`.
+    #[inline]
+    pub(super) fn free_from(&mut self, from: usize) {
+        if from < self.len {
+            // SAFETY: slots from..len hold mbufs owned by the burst; they are
+            // removed from it by the truncation below, so each is freed once.
+            unsafe {
+                ffi::rte_pktmbuf_free_bulk(
+                    self.mbufs.as_mut_ptr().add(from),
+                    (self.len - from) as u32,
+                )
+            };
+        }
+        self.len = from.min(self.len);
+    }
+}
+
+impl Default for MbufBurst {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for MbufBurst {
+    fn drop(&mut self) {
+        self.free_from(0);
+    }
+}
+
+/// Prefetches the first cache line of an mbuf's data (`rte_prefetch0(mtod(m))`).
+#[inline(always)]
+fn prefetch_data(m: *mut ffi::rte_mbuf) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `m` is a valid mbuf; a prefetch never faults, whatever the address.
+        unsafe {
+            let m = &*m;
+            let p = m.buf_addr.cast::<i8>().add(usize::from(m.data_off));
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p);
+        }
+    }
+}

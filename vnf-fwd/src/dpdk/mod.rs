@@ -1,0 +1,87 @@
+//! The safe layer over `dpdk-sys`: the only module of the crate with `unsafe`.
+//!
+//! Resources free themselves in `Drop` and borrow what they depend on, so the
+//! compiler enforces DPDK's teardown order: queues before their [`Port`], ports
+//! before the [`Mempool`] their rx queues fill from, everything before the
+//! [`Eal`] guard, which calls `rte_eal_cleanup()` last.
+
+#![allow(unsafe_code)]
+
+mod eal;
+mod mbuf;
+mod mempool;
+mod port;
+pub mod signal;
+
+pub use eal::Eal;
+pub use mbuf::{MbufBurst, MAX_BURST};
+pub use mempool::Mempool;
+pub use port::{Link, Port, PortConfig, PortStats, RxQueue, TxQueue};
+
+use std::ffi::CStr;
+use std::fmt;
+
+/// A DPDK error code (a positive errno value, or one of DPDK's own above 1000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The calling thread's `rte_errno`.
+    pub fn last() -> Self {
+        // SAFETY: the shim only reads DPDK's per-thread errno variable.
+        Errno(unsafe { ffi::vnf_rte_errno() })
+    }
+
+    /// From a DPDK return value that carries `-errno`.
+    pub fn from_ret(ret: i32) -> Self {
+        Errno(ret.saturating_abs())
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: rte_strerror accepts any value and returns a pointer to a
+        // static or per-thread NUL-terminated string.
+        let msg = unsafe { CStr::from_ptr(ffi::rte_strerror(self.0)) };
+        write!(f, "{} (errno {})", msg.to_string_lossy(), self.0)
+    }
+}
+
+/// Set-up and teardown errors of the DPDK layer. The fast path has none.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("EAL initialisation failed: {0} (see the EAL messages above)")]
+    EalInit(Errno),
+    #[error("the EAL can be initialised only once per process")]
+    EalTwice,
+    #[error("EAL argument {0:?} contains a NUL byte")]
+    NulInArgument(String),
+    #[error("cannot create mempool '{name}' with {count} mbufs: {errno}")]
+    Mempool {
+        name: String,
+        count: u32,
+        errno: Errno,
+    },
+    #[error("port {port}: {op} failed: {errno}")]
+    Port {
+        port: u16,
+        op: &'static str,
+        errno: Errno,
+    },
+    #[error("port {port} queue {queue}: {op} failed: {errno}")]
+    Queue {
+        port: u16,
+        queue: u16,
+        op: &'static str,
+        errno: Errno,
+    },
+    #[error("cannot launch lcore {lcore}: {errno}")]
+    Launch { lcore: u32, errno: Errno },
+}
+
+/// Reads the TSC (`rte_rdtsc`).
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: reads the time-stamp counter; no memory is touched.
+    unsafe { ffi::vnf_rte_rdtsc() }
+}

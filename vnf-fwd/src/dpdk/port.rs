@@ -1,0 +1,314 @@
+//! Ethernet ports: configuration, queues, start/stop/close, MAC, link, stats.
+
+use super::{Errno, Error, MbufBurst, Mempool};
+use std::cell::Cell;
+use std::ffi::{c_char, CStr};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// How a port is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct PortConfig {
+    /// Receive descriptors per queue (adjusted to the device's limits).
+    pub rxd: u16,
+    /// Transmit descriptors per queue (adjusted to the device's limits).
+    pub txd: u16,
+}
+
+/// A configured Ethernet port with one rx and one tx queue, stopped and closed on drop.
+pub struct Port<'pool> {
+    id: u16,
+    mac: [u8; 6],
+    started: bool,
+    queues_taken: Cell<bool>,
+    _pool: PhantomData<&'pool Mempool<'pool>>,
+}
+
+/// Link state as `rte_eth_link_get_nowait` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub up: bool,
+    pub speed_mbps: u32,
+    pub full_duplex: bool,
+}
+
+/// The device's own counters (`rte_eth_stats_get`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    /// Dropped by the device because rx queues were full.
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+impl<'pool> Port<'pool> {
+    /// Configures port `id` with one rx queue filled from `pool` and one tx
+    /// queue, as l2fwd does: fast mbuf free when the device offers it (every
+    /// mbuf comes from one pool with refcount 1) and no packet-type parsing.
+    pub fn configure(id: u16, pool: &'pool Mempool<'_>, cfg: PortConfig) -> Result<Self, Error> {
+        let err = |op, ret: i32| Error::Port {
+            port: id,
+            op,
+            errno: Errno::from_ret(ret),
+        };
+        // SAFETY: plain query on any id.
+        if unsafe { ffi::rte_eth_dev_is_valid_port(id) } == 0 {
+            return Err(err("lookup", libc::ENODEV));
+        }
+        let mut info = ffi::rte_eth_dev_info::default();
+        // SAFETY: `info` is a valid, writable rte_eth_dev_info.
+        let ret = unsafe { ffi::rte_eth_dev_info_get(id, &mut info) };
+        if ret != 0 {
+            return Err(err("rte_eth_dev_info_get", ret));
+        }
+        let mut conf = ffi::rte_eth_conf::default();
+        let fast_free = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE);
+        if info.tx_offload_capa & fast_free != 0 {
+            conf.txmode.offloads |= fast_free;
+        }
+        // SAFETY: `conf` is a valid configuration that DPDK copies.
+        let ret = unsafe { ffi::rte_eth_dev_configure(id, 1, 1, &conf) };
+        if ret < 0 {
+            return Err(err("rte_eth_dev_configure", ret));
+        }
+        let (mut rxd, mut txd) = (cfg.rxd, cfg.txd);
+        // SAFETY: both pointers refer to live u16s.
+        let ret = unsafe { ffi::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rxd, &mut txd) };
+        if ret < 0 {
+            return Err(err("rte_eth_dev_adjust_nb_rx_tx_desc", ret));
+        }
+        let mut mac = ffi::rte_ether_addr::default();
+        // SAFETY: `mac` is writable.
+        let ret = unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) };
+        if ret < 0 {
+            return Err(err("rte_eth_macaddr_get", ret));
+        }
+        // SAFETY: plain query. SOCKET_ID_ANY (-1) when unknown, which DPDK takes
+        // as an unsigned socket id.
+        let socket = unsafe { ffi::rte_eth_dev_socket_id(id) } as u32;
+        let qerr = |op, ret: i32| Error::Queue {
+            port: id,
+            queue: 0,
+            op,
+            errno: Errno::from_ret(ret),
+        };
+        let mut rxconf = info.default_rxconf;
+        rxconf.offloads = conf.rxmode.offloads;
+        // SAFETY: the pool outlives the port (borrowed for 'pool), so the queue's
+        // mbuf source stays valid until the port is closed.
+        let ret =
+            unsafe { ffi::rte_eth_rx_queue_setup(id, 0, rxd, socket, &rxconf, pool.as_ptr()) };
+        if ret < 0 {
+            return Err(qerr("rte_eth_rx_queue_setup", ret));
+        }
+        let mut txconf = info.default_txconf;
+        txconf.offloads = conf.txmode.offloads;
+        // SAFETY: `txconf` is valid and copied by DPDK.
+        let ret = unsafe { ffi::rte_eth_tx_queue_setup(id, 0, txd, socket, &txconf) };
+        if ret < 0 {
+            return Err(qerr("rte_eth_tx_queue_setup", ret));
+        }
+        // Forwarding never looks at ptypes: let the PMD skip classifying them.
+        // Not every PMD supports it, and nothing depends on it, so failure is ignored.
+        // SAFETY: no ptype array is passed (count 0).
+        let _ = unsafe {
+            ffi::rte_eth_dev_set_ptypes(id, ffi::RTE_PTYPE_UNKNOWN, std::ptr::null_mut(), 0)
+        };
+        Ok(Port {
+            id,
+            mac: mac.addr_bytes,
+            started: false,
+            queues_taken: Cell::new(false),
+            _pool: PhantomData,
+        })
+    }
+
+    /// Starts the port.
+    pub fn start(&mut self) -> Result<(), Error> {
+        // SAFETY: the port is configured with its queues set up.
+        let ret = unsafe { ffi::rte_eth_dev_start(self.id) };
+        if ret < 0 {
+            return Err(Error::Port {
+                port: self.id,
+                op: "rte_eth_dev_start",
+                errno: Errno::from_ret(ret),
+            });
+        }
+        self.started = true;
+        Ok(())
+    }
+
+    /// Enables promiscuous mode.
+    pub fn enable_promiscuous(&self) -> Result<(), Error> {
+        // SAFETY: plain control call on a configured port.
+        let ret = unsafe { ffi::rte_eth_promiscuous_enable(self.id) };
+        if ret != 0 {
+            return Err(Error::Port {
+                port: self.id,
+                op: "rte_eth_promiscuous_enable",
+                errno: Errno::from_ret(ret),
+            });
+        }
+        Ok(())
+    }
+
+    /// The port id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The port's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// The link state, without waiting. Polling it also lets drivers such as
+    /// virtio_user notice a vhost-user peer that came back.
+    pub fn link(&self) -> Option<Link> {
+        let mut link = ffi::rte_eth_link::default();
+        // SAFETY: `link` is writable.
+        let ret = unsafe { ffi::rte_eth_link_get_nowait(self.id, &mut link) };
+        (ret == 0).then(|| Link {
+            up: u32::from(link.link_status()) == ffi::RTE_ETH_LINK_UP,
+            speed_mbps: link.link_speed,
+            full_duplex: u32::from(link.link_duplex()) == ffi::RTE_ETH_LINK_FULL_DUPLEX,
+        })
+    }
+
+    /// The device's own counters.
+    pub fn stats(&self) -> Option<PortStats> {
+        let mut s = ffi::rte_eth_stats::default();
+        // SAFETY: `s` is writable.
+        let ret = unsafe { ffi::rte_eth_stats_get(self.id, &mut s) };
+        (ret == 0).then_some(PortStats {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        })
+    }
+
+    /// Hands out the port's rx and tx queue, once: each queue must be polled by
+    /// one lcore only, which owning it enforces.
+    pub fn take_queues(&self) -> Option<(RxQueue<'_>, TxQueue<'_>)> {
+        if self.queues_taken.replace(true) {
+            return None;
+        }
+        Some((
+            RxQueue {
+                port: self.id,
+                queue: 0,
+                _port: PhantomData,
+            },
+            TxQueue {
+                port: self.id,
+                queue: 0,
+                _port: PhantomData,
+            },
+        ))
+    }
+}
+
+impl Drop for Port<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the queues borrow the port, so no lcore polls it any more.
+        unsafe {
+            if self.started {
+                ffi::rte_eth_dev_stop(self.id);
+            }
+            ffi::rte_eth_dev_close(self.id);
+        }
+    }
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.up {
+            return f.write_str("Link down");
+        }
+        let mut buf = [0 as c_char; ffi::RTE_ETH_LINK_MAX_STR_LEN as usize];
+        let mut link = ffi::rte_eth_link {
+            link_speed: self.speed_mbps,
+            ..Default::default()
+        };
+        link.set_link_status(1);
+        link.set_link_duplex(u16::from(self.full_duplex));
+        // SAFETY: `buf` has the size passed and rte_eth_link_to_str NUL-terminates.
+        let ret = unsafe { ffi::rte_eth_link_to_str(buf.as_mut_ptr(), buf.len(), &link) };
+        if ret < 0 {
+            return write!(f, "Link up at {} Mbps", self.speed_mbps);
+        }
+        // SAFETY: NUL-terminated by rte_eth_link_to_str, within `buf`.
+        let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        f.write_str(&s.to_string_lossy())
+    }
+}
+
+/// The receive side of one queue, owned by the lcore that polls it.
+pub struct RxQueue<'port> {
+    port: u16,
+    queue: u16,
+    /// Borrows the port (so it cannot close under us); `Cell` makes it `!Sync`:
+    /// one owner, one poller.
+    _port: PhantomData<(&'port (), Cell<()>)>,
+}
+
+/// The transmit side of one queue, owned by the lcore that sends on it.
+pub struct TxQueue<'port> {
+    port: u16,
+    queue: u16,
+    _port: PhantomData<(&'port (), Cell<()>)>,
+}
+
+impl RxQueue<'_> {
+    /// The port id.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Receives up to `max` frames into the empty `burst`; returns how many.
+    #[inline]
+    pub fn rx_burst(&mut self, burst: &mut MbufBurst, max: usize) -> usize {
+        let (slots, want) = burst.spare(max);
+        // SAFETY: `slots` has room for `want` pointers; this queue is polled by
+        // its single owner; received mbufs become owned by the burst.
+        let n = unsafe { ffi::vnf_rte_eth_rx_burst(self.port, self.queue, slots, want) };
+        burst.set_len(usize::from(n));
+        usize::from(n)
+    }
+}
+
+impl TxQueue<'_> {
+    /// The port id.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sends the burst; frees what the device did not take. Returns
+    /// `(sent, dropped)`; the burst is empty afterwards.
+    #[inline]
+    pub fn tx_burst(&mut self, burst: &mut MbufBurst) -> (usize, usize) {
+        let n = burst.len();
+        if n == 0 {
+            return (0, 0);
+        }
+        // SAFETY: the first `n` slots hold mbufs owned by the burst; the ones the
+        // driver takes belong to it from now on, and `free_from(sent)` releases
+        // exactly the rest.
+        let sent = usize::from(unsafe {
+            ffi::vnf_rte_eth_tx_burst(self.port, self.queue, burst.as_mut_ptr(), n as u16)
+        });
+        burst.free_from(sent);
+        burst.set_len(0);
+        (sent, n - sent)
+    }
+}

@@ -1,0 +1,314 @@
+//! `vnf-fwd [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating]
+//! [--portmap CONFIG] [--mode l2fwd|macswap|io|5tswap] [--burst N] [--rxd N] [--txd N]`
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use vnf_fwd::cli::{self, Command, LcorePlan, Mode, Options, PortPair};
+use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, Link, Mempool, Port, PortConfig, RxQueue, TxQueue};
+use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
+use vnf_fwd::fwd::{poll, Lane, LcoreWork};
+use vnf_fwd::log_event;
+use vnf_fwd::stats::Stats;
+
+/// Per-lcore mbuf cache, as l2fwd.
+const MEMPOOL_CACHE: u32 = 256;
+/// l2fwd waits up to 9 s for links to come up before it forwards.
+const LINK_WAIT: Duration = Duration::from_secs(9);
+/// How often the main lcore polls link state (virtio_user reconnects only when polled).
+const LINK_POLL_MS: u64 = 250;
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Cli(#[from] cli::Error),
+    #[error(transparent)]
+    Dpdk(#[from] dpdk::Error),
+    #[error("argument {0:?} is not valid UTF-8")]
+    NotUtf8(std::ffi::OsString),
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vnf-fwd: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), AppError> {
+    let argv = std::env::args_os()
+        .map(|a| a.into_string().map_err(AppError::NotUtf8))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (eal_args, app_args) = cli::split_args(&argv);
+    let prog = eal_args.first().map_or("vnf-fwd", String::as_str);
+    // App options are checked before the EAL starts, so a typo costs no hugepages.
+    let opts = match cli::parse(prog, &app_args)? {
+        Command::Print(text) => {
+            print!("{text}");
+            return Ok(());
+        }
+        Command::Run(opts) => opts,
+    };
+
+    let eal = Eal::init(&eal_args)?;
+    signal::install();
+    let stop = signal::stop_flag();
+    println!(
+        "MAC updating {}",
+        if opts.mac_updating {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
+    if !matches!(opts.mode, Mode::L2fwd) && !opts.mac_updating {
+        println!("Notice: --no-mac-updating applies to --mode l2fwd only; ignored");
+    }
+
+    let plan = cli::port_pairs(&opts, &eal.ports())?;
+    if plan.odd_port.is_some() {
+        println!("Notice: odd number of ports in portmask.");
+    }
+    let lcores = cli::assign_lcores(&plan.pairs, &eal.lcores(), opts.ports_per_lcore)?;
+    for l in &lcores {
+        for p in &l.pairs {
+            println!("Lcore {}: RX port {} TX port {}", l.lcore, p.rx, p.tx);
+        }
+    }
+    let lcore_ids: Vec<u32> = lcores.iter().map(|l| l.lcore).collect();
+    let stats = Stats::new(&plan.pairs, &lcore_ids);
+
+    let nb_ports = stats.ports.len() as u32;
+    let per_port = u32::from(opts.rxd) + u32::from(opts.txd) + opts.burst as u32;
+    let nb_mbufs = (nb_ports * (per_port + lcores.len() as u32 * MEMPOOL_CACHE)).max(8192);
+    let pool = Mempool::new(&eal, "mbuf_pool", nb_mbufs, MEMPOOL_CACHE, -1)?;
+
+    let cfg = PortConfig {
+        rxd: opts.rxd,
+        txd: opts.txd,
+    };
+    let mut ports = Vec::with_capacity(stats.ports.len());
+    for &id in &stats.ports {
+        print!("Initializing port {id}... ");
+        let _ = std::io::stdout().flush();
+        let mut port = Port::configure(id, &pool, cfg)?;
+        port.start()?;
+        println!("done: ");
+        if opts.promiscuous {
+            // virtio_user without a control queue cannot do it: not worth dying for.
+            if let Err(e) = port.enable_promiscuous() {
+                println!("Warning: {e}; continuing without promiscuous mode");
+            }
+        }
+        println!("Port {id}, MAC address: {}\n", fmt_mac(port.mac()));
+        ports.push(port);
+    }
+    wait_for_links(&ports, stop);
+
+    let run = Run {
+        eal: &eal,
+        opts: &opts,
+        lcores: &lcores,
+        ports: &ports,
+        stats: &stats,
+        stop,
+    };
+    match (opts.mode, opts.mac_updating) {
+        (Mode::L2fwd, true) => run.forward(|p| L2fwdMac::new(p.tx, mac_of(&ports, p.tx))),
+        (Mode::L2fwd, false) | (Mode::Io, _) => run.forward(|_| Io),
+        (Mode::Macswap, _) => run.forward(|_| MacSwap),
+        (Mode::FiveTupleSwap, _) => run.forward(|_| FiveTupleSwap),
+    }?;
+
+    println!("\nFinal statistics:{}", stats.render_l2fwd(false));
+    print!("{}", stats.render_details());
+    for port in ports {
+        print!("Closing port {}...", port.id());
+        drop(port);
+        println!(" Done");
+    }
+    drop(pool);
+    drop(eal);
+    println!("Bye...");
+    Ok(())
+}
+
+/// What the forwarding phase needs, borrowed from `run`.
+struct Run<'a, 'p> {
+    eal: &'a Eal,
+    opts: &'a Options,
+    lcores: &'a [LcorePlan],
+    ports: &'a [Port<'p>],
+    stats: &'a Stats,
+    stop: &'a AtomicBool,
+}
+
+impl Run<'_, '_> {
+    /// Hands every lcore its lanes with the engine `make` builds for each
+    /// direction, and polls until the stop flag is set.
+    fn forward<E: Engine>(&self, make: impl Fn(PortPair) -> E) -> Result<(), AppError> {
+        let mut rx: Vec<(u16, RxQueue<'_>)> = Vec::new();
+        let mut tx: Vec<(u16, TxQueue<'_>)> = Vec::new();
+        for port in self.ports {
+            if let Some((r, t)) = port.take_queues() {
+                rx.push((port.id(), r));
+                tx.push((port.id(), t));
+            }
+        }
+        let main = self.eal.main_lcore();
+        let mut workers = Vec::new();
+        let mut main_work = None;
+        for plan in self.lcores {
+            let mut lanes = Vec::with_capacity(plan.pairs.len());
+            for &pair in &plan.pairs {
+                // The plan is a bijection on ports, so each queue is taken once.
+                let (Some(rxq), Some(txq), Some(counters)) = (
+                    take(&mut rx, pair.rx),
+                    take(&mut tx, pair.tx),
+                    self.stats.lane(pair),
+                ) else {
+                    unreachable!("port plan uses port {} or {} twice", pair.rx, pair.tx);
+                };
+                lanes.push(Lane {
+                    rx: rxq,
+                    tx: txq,
+                    engine: make(pair),
+                    counters,
+                });
+            }
+            let Some(counters) = self.stats.lcore(plan.lcore) else {
+                unreachable!("stats cover every planned lcore");
+            };
+            let work = LcoreWork { lanes, counters };
+            if plan.lcore == main {
+                main_work = Some(work);
+            } else {
+                workers.push((plan.lcore, work));
+            }
+        }
+        for (lcore, _) in &workers {
+            println!("entering main loop on lcore {lcore}");
+        }
+
+        let burst = self.opts.burst;
+        let stop = self.stop;
+        let hz = self.eal.tsc_hz();
+        let mut monitor = Monitor::new(self.ports, self.stats, self.opts.stats_period_secs, hz);
+        let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, burst, stop, None);
+        self.eal.launch(workers, &worker, stop, || {
+            let mut tick = |now: u64| monitor.tick(now);
+            match main_work {
+                Some(mut w) => {
+                    println!("entering main loop on lcore {main}");
+                    poll(&mut w, burst, stop, Some((&mut tick, hz / 1000)));
+                }
+                // The main lcore forwards nothing: it only reports.
+                None => {
+                    while !stop.load(Relaxed) {
+                        tick(rdtsc());
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        })?;
+        println!("\n\nSignal received, preparing to exit...");
+        Ok(())
+    }
+}
+
+/// Removes and returns the queue of `port` from `queues`.
+fn take<Q>(queues: &mut Vec<(u16, Q)>, port: u16) -> Option<Q> {
+    let i = queues.iter().position(|(p, _)| *p == port)?;
+    Some(queues.swap_remove(i).1)
+}
+
+/// The main lcore's periodic duties: the statistics printout and link polling.
+struct Monitor<'a, 'p> {
+    ports: &'a [Port<'p>],
+    stats: &'a Stats,
+    links: Vec<Option<Link>>,
+    stats_every: u64,
+    links_every: u64,
+    next_stats: u64,
+    next_links: u64,
+    clear_screen: bool,
+}
+
+impl<'a, 'p> Monitor<'a, 'p> {
+    fn new(ports: &'a [Port<'p>], stats: &'a Stats, period_secs: u64, hz: u64) -> Self {
+        let now = rdtsc();
+        let stats_every = period_secs.saturating_mul(hz);
+        Monitor {
+            ports,
+            stats,
+            links: ports.iter().map(Port::link).collect(),
+            stats_every,
+            links_every: hz / 1000 * LINK_POLL_MS,
+            next_stats: now.saturating_add(stats_every),
+            next_links: now,
+            clear_screen: std::io::stdout().is_terminal(),
+        }
+    }
+
+    fn tick(&mut self, now: u64) {
+        if self.stats_every > 0 && now >= self.next_stats {
+            print!("{}", self.stats.render_l2fwd(self.clear_screen));
+            let _ = std::io::stdout().flush();
+            self.next_stats = now + self.stats_every;
+        }
+        if now >= self.next_links {
+            for (port, last) in self.ports.iter().zip(self.links.iter_mut()) {
+                let link = port.link();
+                if link != *last {
+                    match link {
+                        Some(l) => log_event!("Port {} {l}", port.id()),
+                        None => log_event!("Port {} link state unknown", port.id()),
+                    }
+                    *last = link;
+                }
+            }
+            self.next_links = now + self.links_every;
+        }
+    }
+}
+
+/// l2fwd's `check_all_ports_link_status`: wait (up to 9 s) for every link to be
+/// up, then print each port's state.
+fn wait_for_links(ports: &[Port<'_>], stop: &AtomicBool) {
+    print!("\nChecking link status");
+    let _ = std::io::stdout().flush();
+    let deadline = Instant::now() + LINK_WAIT;
+    while !ports.iter().all(|p| p.link().is_some_and(|l| l.up)) {
+        if stop.load(Relaxed) || Instant::now() >= deadline {
+            break;
+        }
+        print!(".");
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("done");
+    for p in ports {
+        match p.link() {
+            Some(l) => println!("Port {} {l}", p.id()),
+            None => println!("Port {} link get failed", p.id()),
+        }
+    }
+}
+
+fn mac_of(ports: &[Port<'_>], id: u16) -> [u8; 6] {
+    ports
+        .iter()
+        .find(|p| p.id() == id)
+        .map_or([0; 6], Port::mac)
+}
+
+fn fmt_mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}

@@ -1,0 +1,113 @@
+//! Bad command lines: one clear error line, a non-zero exit, no panic, and
+//! nothing left behind.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Runs vnf-fwd to completion; returns (exit code, stderr's last line, stdout).
+fn run_vnf(tag: &str, eal: &[&str], app: &[&str]) -> (i32, String, String) {
+    let dir = TempDir::new(tag);
+    let prefix = format!("vnfbad-{tag}-{}", std::process::id());
+    let mut args = strings(&[
+        "--in-memory",
+        "--no-pci",
+        "--file-prefix",
+        &prefix,
+        "--lcores",
+        "0@0,1@1",
+    ]);
+    args.extend(strings(eal));
+    args.push("--".into());
+    args.extend(strings(app));
+    let mut p = Proc::spawn(&dir, tag, &vnf_fwd(), &args, Some(&prefix));
+    let status = p
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("{tag}: still running\n{}", p.output()));
+    let err = p.err();
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{tag}: {err}"
+    );
+    let last = err.lines().last().unwrap_or_default().to_string();
+    let out = p.out();
+    // Checked before `p` is dropped: dropping it would clean up for us.
+    assert_no_leftovers(&prefix);
+    drop(p);
+    (status.code().unwrap_or(-1), last, out)
+}
+
+const TWO_NULL: [&str; 4] = ["--vdev", "net_null0", "--vdev", "net_null1"];
+
+fn expect_error(tag: &str, eal: &[&str], app: &[&str], words: &[&str]) {
+    let (code, last, _) = run_vnf(tag, eal, app);
+    assert_ne!(code, 0, "{tag}: exit code 0");
+    assert!(
+        last.starts_with("vnf-fwd: error: "),
+        "{tag}: last stderr line: {last}"
+    );
+    for w in words {
+        assert!(last.contains(w), "{tag}: '{w}' not in: {last}");
+    }
+}
+
+#[test]
+fn option_errors_before_eal() {
+    // No DPDK lock needed: these fail before the EAL starts.
+    for (tag, app, words) in [
+        ("portmask", &["-p", "xyz"][..], &["portmask", "xyz"][..]),
+        ("portmask0", &["-p", "0"], &["portmask"]),
+        ("q0", &["-p", "3", "-q", "0"], &["0"]),
+        ("mode", &["-p", "3", "--mode", "bogus"], &["bogus"]),
+        ("flag", &["-p", "3", "--bogus-flag"], &["--bogus-flag"]),
+        ("portmap", &["-p", "3", "--portmap", "(0,1"], &["portmap"]),
+        ("nop", &[], &["-p"]),
+    ] {
+        let (code, last, _) = run_vnf(tag, &TWO_NULL, app);
+        assert_ne!(code, 0, "{tag}");
+        assert!(last.starts_with("vnf-fwd: error: "), "{tag}: {last}");
+        for w in words {
+            assert!(last.contains(w), "{tag}: '{w}' not in: {last}");
+        }
+    }
+}
+
+#[test]
+fn port_not_present() {
+    let _lock = dpdk_lock();
+    expect_error("absent", &TWO_NULL, &["-p", "0x4"], &["port"]);
+}
+
+#[test]
+fn portmap_port_not_enabled() {
+    let _lock = dpdk_lock();
+    expect_error(
+        "notenabled",
+        &TWO_NULL,
+        &["-p", "0x1", "--portmap", "(0,1)"],
+        &["port 1"],
+    );
+}
+
+#[test]
+fn no_ports() {
+    let _lock = dpdk_lock();
+    expect_error("noports", &[], &["-p", "0x1"], &["port"]);
+}
+
+#[test]
+fn eal_init_failure() {
+    let _lock = dpdk_lock();
+    expect_error("eal", &["--bogus-eal-option"], &["-p", "0x3"], &["EAL"]);
+}
+
+#[test]
+fn help_exits_zero() {
+    let (code, _, out) = run_vnf("help", &TWO_NULL, &["--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("PORTMASK") || out.contains("portmask"),
+        "{out}"
+    );
+}

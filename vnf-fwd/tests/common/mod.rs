@@ -1,0 +1,328 @@
+//! Shared test support: one DPDK test at a time, child processes that are
+//! always reaped, pcap files, DPDK's own l2fwd as the reference.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod frames;
+pub mod pcap;
+
+use std::fs::{self, File};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Serialises every test that starts DPDK, within this test binary (mutex) and
+/// across binaries and concurrent `cargo test` runs (flock).
+pub struct DpdkLock {
+    _file: File,
+    _guard: MutexGuard<'static, ()>,
+}
+
+pub fn dpdk_lock() -> DpdkLock {
+    static IN_PROCESS: Mutex<()> = Mutex::new(());
+    let guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    let file = File::create("/tmp/vnf-fwd-dpdk-tests.lock").expect("create lock file");
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock failed");
+    ensure_hugepages();
+    DpdkLock {
+        _file: file,
+        _guard: guard,
+    }
+}
+
+/// 2 MB hugepages the DPDK tests need (each process runs --in-memory).
+const HUGEPAGES: u64 = 512;
+
+fn ensure_hugepages() {
+    let path = "/proc/sys/vm/nr_hugepages";
+    let have: u64 = fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if have < HUGEPAGES {
+        let _ = fs::write(path, HUGEPAGES.to_string());
+    }
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("vnf-fwd-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process with its output in files; killed and reaped on drop, and
+/// its DPDK runtime directory removed (only the one named by its own prefix).
+pub struct Proc {
+    pub child: Child,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    prefix: Option<String>,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Starts `program args...`, output to `<dir>/<name>.out|.err`.
+    /// `prefix` is the process's `--file-prefix` (cleaned up on drop).
+    pub fn spawn(
+        dir: &TempDir,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        prefix: Option<&str>,
+    ) -> Proc {
+        let stdout = dir.join(&format!("{name}.out"));
+        let stderr = dir.join(&format!("{name}.err"));
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
+        Proc {
+            child,
+            stdout,
+            stderr,
+            prefix: prefix.map(str::to_owned),
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child by PID.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Waits up to `timeout` for exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if self.status.is_some() {
+            return self.status;
+        }
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                self.status = Some(st);
+                return self.status;
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.signal(libc::SIGTERM);
+        }
+        self.wait_timeout(timeout)
+    }
+
+    pub fn out(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    pub fn err(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Both outputs, for assertion messages.
+    pub fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.out(),
+            self.err()
+        )
+    }
+
+    /// Waits until stdout contains `needle` (or the process exits / time runs out).
+    pub fn wait_for_output(&mut self, needle: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.out().contains(needle) {
+                return true;
+            }
+            if self.wait_timeout(Duration::ZERO).is_some() {
+                return self.out().contains(needle);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.terminate(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(prefix) = &self.prefix {
+            let _ = fs::remove_dir(runtime_dir(prefix));
+        }
+    }
+}
+
+pub fn runtime_dir(prefix: &str) -> PathBuf {
+    PathBuf::from("/var/run/dpdk").join(prefix)
+}
+
+/// Hugepage files a process with this prefix left in any hugetlbfs mount.
+pub fn hugepage_files(prefix: &str) -> Vec<PathBuf> {
+    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut left = Vec::new();
+    for line in mounts.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(_), Some(dir), Some(fstype)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if fstype != "hugetlbfs" {
+            continue;
+        }
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(prefix) {
+                    left.push(e.path());
+                }
+            }
+        }
+    }
+    left
+}
+
+/// Asserts that nothing of the DPDK process with `prefix` is left.
+pub fn assert_no_leftovers(prefix: &str) {
+    assert!(
+        !runtime_dir(prefix).exists(),
+        "{} left behind",
+        runtime_dir(prefix).display()
+    );
+    let files = hugepage_files(prefix);
+    assert!(files.is_empty(), "hugepage files left behind: {files:?}");
+}
+
+/// The vnf-fwd binary under test.
+pub fn vnf_fwd() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vnf-fwd"))
+}
+
+/// EAL options every test process uses: its own prefix, no PCI, in-memory
+/// (no hugepage files), lcores mapped onto the 2 CPUs.
+pub fn eal_args(prefix: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--in-memory",
+        "--no-pci",
+        "--file-prefix",
+        prefix,
+        "--lcores",
+        lcores,
+        "--log-level",
+        "lib.eal:notice",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for v in vdevs {
+        a.push("--vdev".into());
+        a.push(v.clone());
+    }
+    a
+}
+
+/// DPDK's own l2fwd, built once from the packaged example source.
+pub fn l2fwd_reference() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/l2fwd-ref");
+            let bin = target.join("build/l2fwd-shared");
+            if !bin.exists() {
+                let _ = fs::remove_dir_all(&target);
+                let st = Command::new("cp")
+                    .args(["-r", "/usr/share/dpdk/examples/l2fwd"])
+                    .arg(&target)
+                    .status()
+                    .expect("cp l2fwd source");
+                assert!(
+                    st.success(),
+                    "copy /usr/share/dpdk/examples/l2fwd (apt-get install dpdk-doc)"
+                );
+                let out = Command::new("make")
+                    .arg("-C")
+                    .arg(&target)
+                    .output()
+                    .expect("run make");
+                assert!(
+                    out.status.success(),
+                    "build l2fwd: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            bin
+        })
+        .clone()
+}
+
+/// Runs a forwarder to completion on pcap input: waits for `settle`, then
+/// SIGTERM; returns the process (exited) for its output.
+pub fn run_until_idle(mut p: Proc, settle: Duration) -> Proc {
+    std::thread::sleep(settle);
+    let st = p.terminate(Duration::from_secs(10));
+    assert!(st.is_some(), "did not exit on SIGTERM\n{}", p.output());
+    p
+}
+
+/// Per-port (sent, received, dropped) from vnf-fwd's final statistics block.
+pub fn final_port_stats(stdout: &str) -> Vec<(u16, [u64; 3])> {
+    let Some(start) = stdout.find("Final statistics:") else {
+        panic!("no final statistics in:\n{stdout}");
+    };
+    let mut ports = Vec::new();
+    let mut lines = stdout[start..].lines();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("Statistics for port ") {
+            let port: u16 = rest.split_whitespace().next().unwrap().parse().unwrap();
+            let mut vals = [0u64; 3];
+            for v in vals.iter_mut() {
+                let l = lines.next().unwrap();
+                *v = l.rsplit(' ').next().unwrap().parse().unwrap();
+            }
+            ports.push((port, vals));
+        }
+        if line.starts_with("Aggregate statistics") {
+            break;
+        }
+    }
+    ports
+}
+
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}

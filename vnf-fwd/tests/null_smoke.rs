@@ -1,0 +1,159 @@
+//! vnf-fwd on net_null vdevs: it forwards, its counters move, and SIGTERM
+//! ends it cleanly within a second, leaving nothing behind.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn null_vdevs(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("net_null{i},no-rx=0")).collect()
+}
+
+/// Starts vnf-fwd, lets it forward for `secs`, stops it with SIGTERM and
+/// returns its stdout after checking the clean exit.
+fn forward_for(tag: &str, lcores: &str, ports: usize, app: &[&str], secs: u64) -> String {
+    let dir = TempDir::new(tag);
+    let prefix = format!("vnfnull-{tag}-{}", std::process::id());
+    let mut args = eal_args(&prefix, lcores, &null_vdevs(ports));
+    args.push("--".into());
+    args.extend(strings(app));
+    let mut p = Proc::spawn(&dir, tag, &vnf_fwd(), &args, Some(&prefix));
+    assert!(
+        p.wait_for_output("entering main loop", Duration::from_secs(20)),
+        "did not start forwarding\n{}",
+        p.output()
+    );
+    std::thread::sleep(Duration::from_secs(secs));
+    let t0 = Instant::now();
+    let status = p.terminate(Duration::from_secs(5));
+    let took = t0.elapsed();
+    let status = status.unwrap_or_else(|| panic!("no exit within 5 s of SIGTERM\n{}", p.output()));
+    assert!(status.success(), "exit status {status}\n{}", p.output());
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    let out = p.out();
+    assert!(out.contains("Bye..."), "{}", p.output());
+    assert!(!p.err().contains("panicked"), "{}", p.output());
+    // Checked before `p` is dropped: dropping it would clean up for us.
+    assert_no_leftovers(&prefix);
+    drop(p);
+    out
+}
+
+#[test]
+fn forwards_and_exits_cleanly_on_sigterm() {
+    let _lock = dpdk_lock();
+    let out = forward_for(
+        "smoke",
+        "0@0,1@1",
+        2,
+        &["-p", "0x3", "-T", "1", "--mode", "macswap"],
+        2,
+    );
+    let stats = final_port_stats(&out);
+    assert_eq!(stats.len(), 2);
+    for (port, [sent, received, _dropped]) in &stats {
+        assert!(
+            *received > 1000,
+            "port {port} received only {received}\n{out}"
+        );
+        assert!(*sent > 1000, "port {port} sent only {sent}\n{out}");
+    }
+    // l2fwd's periodic block appears while running (-T 1), not only at exit.
+    assert!(out.matches("Port statistics ====").count() >= 2, "{out}");
+    assert!(
+        !out.contains("\x1b[2J"),
+        "cleared the screen on a non-terminal"
+    );
+    assert!(out.contains("busy cycles/packet"), "{out}");
+}
+
+#[test]
+fn every_mode_forwards() {
+    let _lock = dpdk_lock();
+    for mode in ["l2fwd", "macswap", "io", "5tswap"] {
+        let out = forward_for(
+            &format!("mode-{mode}"),
+            "0@0",
+            2,
+            &["-p", "3", "-q", "2", "-T", "0", "--mode", mode],
+            1,
+        );
+        let stats = final_port_stats(&out);
+        assert!(
+            stats.iter().all(|(_, s)| s[0] > 0 && s[1] > 0),
+            "{mode}: {out}"
+        );
+    }
+}
+
+#[test]
+fn odd_port_count_forwards_to_itself() {
+    let _lock = dpdk_lock();
+    let out = forward_for("odd", "0@0,1@1", 3, &["-p", "0x7", "-q", "2", "-T", "0"], 1);
+    assert!(
+        out.contains("Notice: odd number of ports in portmask."),
+        "{out}"
+    );
+    assert!(out.contains("RX port 2 TX port 2"), "{out}");
+    let stats = final_port_stats(&out);
+    assert_eq!(stats.len(), 3);
+    assert!(stats.iter().all(|(_, s)| s[0] > 0 && s[1] > 0), "{out}");
+}
+
+#[test]
+fn portmap_and_writeup_style_eal_options() {
+    let _lock = dpdk_lock();
+    // The write-up's style: -c coremask, -n channels; --portmap crossing 4 ports.
+    let dir = TempDir::new("portmap");
+    let prefix = format!("vnfnull-portmap-{}", std::process::id());
+    let mut args = strings(&[
+        "-c",
+        "0x3",
+        "-n",
+        "1",
+        "--in-memory",
+        "--no-pci",
+        "--file-prefix",
+        &prefix,
+    ]);
+    for v in null_vdevs(4) {
+        args.extend(["--vdev".to_string(), v]);
+    }
+    args.extend(strings(&[
+        "--",
+        "-p",
+        "0xf",
+        "-q",
+        "2",
+        "-T",
+        "0",
+        "--portmap",
+        "(0,3)(1,2)",
+    ]));
+    let mut p = Proc::spawn(&dir, "portmap", &vnf_fwd(), &args, Some(&prefix));
+    assert!(
+        p.wait_for_output("entering main loop", Duration::from_secs(20)),
+        "{}",
+        p.output()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        p.terminate(Duration::from_secs(5))
+            .is_some_and(|s| s.success()),
+        "{}",
+        p.output()
+    );
+    let out = p.out();
+    for line in [
+        "RX port 0 TX port 3",
+        "RX port 3 TX port 0",
+        "RX port 1 TX port 2",
+        "RX port 2 TX port 1",
+    ] {
+        assert!(out.contains(line), "missing '{line}'\n{out}");
+    }
+    // Checked before `p` is dropped: dropping it would clean up for us.
+    assert_no_leftovers(&prefix);
+    drop(p);
+}
