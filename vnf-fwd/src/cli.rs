@@ -199,6 +199,9 @@ pub struct Options {
     pub rxd: u16,
     /// `--txd`: TX ring size per port.
     pub txd: u16,
+    /// `--record-core-cycles` (testpmd's option): count each lcore's busy TSC
+    /// cycles, for cycles per packet. Off by default: it costs a TSC read per loop.
+    pub record_core_cycles: bool,
 }
 
 /// What the command line asks for.
@@ -297,6 +300,10 @@ struct AppArgs {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = txd, allow_hyphen_values = true)]
     txd: u16,
 
+    /// Count busy TSC cycles per lcore and report cycles per packet at exit.
+    #[arg(long = "record-core-cycles")]
+    record_core_cycles: bool,
+
     /// Catches stray words so they are reported rather than ignored.
     #[arg(hide = true)]
     positional: Vec<String>,
@@ -323,7 +330,7 @@ pub fn split_args(argv: &[String]) -> (Vec<String>, Vec<String>) {
 pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
     let usage = format!(
         "{prog} [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating] \
-         [--portmap CONFIG] [--mode MODE] [--burst N] [--rxd N] [--txd N]"
+         [--portmap CONFIG] [--mode MODE] [--burst N] [--rxd N] [--txd N] [--record-core-cycles]"
     );
     let argv = std::iter::once(prog).chain(app_args.iter().map(String::as_str));
     let args = match AppArgs::command()
@@ -348,6 +355,7 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
         burst: args.burst,
         rxd: args.rxd,
         txd: args.txd,
+        record_core_cycles: args.record_core_cycles,
     }))
 }
 
@@ -824,6 +832,7 @@ mod tests {
                 burst: 32,
                 rxd: 1024,
                 txd: 1024,
+                record_core_cycles: false,
             }
         );
     }

@@ -198,18 +198,19 @@ impl Run<'_, '_> {
         let stop = self.stop;
         let hz = self.eal.tsc_hz();
         let mut monitor = Monitor::new(self.ports, self.stats, self.opts.stats_period_secs, hz);
-        let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, burst, stop, None);
+        let cycles = self.opts.record_core_cycles;
+        let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, burst, cycles, stop, None);
         self.eal.launch(workers, &worker, stop, || {
-            let mut tick = |now: u64| monitor.tick(now);
+            let mut tick = || monitor.tick(rdtsc());
             match main_work {
                 Some(mut w) => {
                     println!("entering main loop on lcore {main}");
-                    poll(&mut w, burst, stop, Some((&mut tick, hz / 1000)));
+                    poll(&mut w, burst, cycles, stop, Some(&mut tick));
                 }
                 // The main lcore forwards nothing: it only reports.
                 None => {
                     while !stop.load(Relaxed) {
-                        tick(rdtsc());
+                        tick();
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }

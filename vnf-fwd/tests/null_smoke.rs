@@ -47,7 +47,15 @@ fn forwards_and_exits_cleanly_on_sigterm() {
         "smoke",
         "0@0,1@1",
         2,
-        &["-p", "0x3", "-T", "1", "--mode", "macswap"],
+        &[
+            "-p",
+            "0x3",
+            "-T",
+            "1",
+            "--mode",
+            "macswap",
+            "--record-core-cycles",
+        ],
         2,
     );
     let stats = final_port_stats(&out);

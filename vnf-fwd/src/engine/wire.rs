@@ -35,11 +35,7 @@ mod field {
     /// A byte range within a header.
     pub type Field = core::ops::Range<usize>;
 
-    /// Ethernet destination MAC.
-    pub const ETH_DST: Field = 0..6;
-    /// Ethernet source MAC.
-    pub const ETH_SRC: Field = 6..12;
-    /// Both Ethernet MACs, destination first.
+    /// Both Ethernet MACs: destination (0..6), then source (6..12).
     pub const ETH_ADDRS: Field = 0..12;
     /// Ethernet EtherType.
     pub const ETH_TYPE: Field = 12..14;
@@ -135,7 +131,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Swaps the destination and source MACs.
     #[inline]
     pub fn swap_addrs(&mut self) {
-        swap_fields(self.buffer.as_mut(), field::ETH_DST, field::ETH_SRC);
+        // The two MACs as one 8-byte and one 4-byte word: two loads, a few
+        // shifts, two stores. A byte-wise swap costs measurably more per packet.
+        let addrs = &mut self.buffer.as_mut()[field::ETH_ADDRS];
+        let (lo, hi) = addrs.split_at_mut(8);
+        let (Ok(lo), Ok(hi)) = (<&mut [u8; 8]>::try_from(lo), <&mut [u8; 4]>::try_from(hi)) else {
+            return; // unreachable: ETH_ADDRS is 12 bytes long
+        };
+        let w0 = u64::from_le_bytes(*lo);
+        let w1 = u64::from(u32::from_le_bytes(*hi));
+        const MAC: u64 = (1 << 48) - 1;
+        let dst = w0 & MAC;
+        let src = (w0 >> 48) | (w1 << 16);
+        *lo = (src | (dst << 48)).to_le_bytes();
+        *hi = ((dst >> 16) as u32).to_le_bytes();
     }
 
     /// Overwrites both MACs with `addrs`: the destination, then the source.
