@@ -57,6 +57,9 @@ fn main() {
         // Packed structs with bitfields break derive(Debug).
         .no_debug("rte_.*_hdr")
         .derive_default(true)
+        // DPDK's C comments hold indented C that rustdoc would run as doctests;
+        // the headers are the documentation.
+        .generate_comments(false)
         .prepend_enum_name(false)
         .clang_macro_fallback()
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
