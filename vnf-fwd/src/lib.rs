@@ -9,7 +9,10 @@
 
 pub mod cli;
 pub mod dpdk;
+pub mod eal_args;
 pub mod engine;
 pub mod fwd;
+pub mod gen;
 pub mod logging;
+pub mod setup;
 pub mod stats;

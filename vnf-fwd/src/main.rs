@@ -4,13 +4,14 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vnf_fwd::cli::{self, Command, LcorePlan, Mode, Options, PortPair};
 use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, Link, Mempool, Port, PortConfig, RxQueue, TxQueue};
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
 use vnf_fwd::fwd::{poll, Lane, LcoreWork};
-use vnf_fwd::log_event;
+use vnf_fwd::setup::{fmt_mac, wait_for_links};
 use vnf_fwd::stats::Stats;
+use vnf_fwd::{eal_args, log_event};
 
 /// Per-lcore mbuf cache, as l2fwd.
 const MEMPOOL_CACHE: u32 = 256;
@@ -25,6 +26,8 @@ enum AppError {
     Cli(#[from] cli::Error),
     #[error(transparent)]
     Dpdk(#[from] dpdk::Error),
+    #[error(transparent)]
+    EalArgs(#[from] eal_args::Error),
     #[error("argument {0:?} is not valid UTF-8")]
     NotUtf8(std::ffi::OsString),
 }
@@ -54,7 +57,17 @@ fn run() -> Result<(), AppError> {
         Command::Run(opts) => opts,
     };
 
-    let eal = Eal::init(&eal_args)?;
+    // virtio_user against a vhost-user switch needs a memory layout that fits
+    // in 8 regions, and a socket that is there (or free, with server=1).
+    let prepared = eal_args::prepare(&eal_args)?;
+    for notice in prepared
+        .notices
+        .iter()
+        .chain(&eal_args::check_sockets(&prepared.virtio_users)?)
+    {
+        println!("{notice}");
+    }
+    let eal = Eal::init(&prepared.args)?;
     signal::install();
     let stop = signal::stop_flag();
     println!(
@@ -107,7 +120,7 @@ fn run() -> Result<(), AppError> {
         println!("Port {id}, MAC address: {}\n", fmt_mac(port.mac()));
         ports.push(port);
     }
-    wait_for_links(&ports, stop);
+    wait_for_links(&ports, stop, LINK_WAIT);
 
     let run = Run {
         eal: &eal,
@@ -277,39 +290,9 @@ impl<'a, 'p> Monitor<'a, 'p> {
     }
 }
 
-/// l2fwd's `check_all_ports_link_status`: wait (up to 9 s) for every link to be
-/// up, then print each port's state.
-fn wait_for_links(ports: &[Port<'_>], stop: &AtomicBool) {
-    print!("\nChecking link status");
-    let _ = std::io::stdout().flush();
-    let deadline = Instant::now() + LINK_WAIT;
-    while !ports.iter().all(|p| p.link().is_some_and(|l| l.up)) {
-        if stop.load(Relaxed) || Instant::now() >= deadline {
-            break;
-        }
-        print!(".");
-        let _ = std::io::stdout().flush();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    println!("done");
-    for p in ports {
-        match p.link() {
-            Some(l) => println!("Port {} {l}", p.id()),
-            None => println!("Port {} link get failed", p.id()),
-        }
-    }
-}
-
 fn mac_of(ports: &[Port<'_>], id: u16) -> [u8; 6] {
     ports
         .iter()
         .find(|p| p.id() == id)
         .map_or([0; 6], Port::mac)
-}
-
-fn fmt_mac(m: [u8; 6]) -> String {
-    format!(
-        "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
 }

@@ -1,6 +1,7 @@
 //! A burst of mbufs owned by one lcore: rx fills it, tx drains it, and whatever
 //! is still in it is freed exactly once.
 
+use super::Mempool;
 use std::ptr;
 
 /// The largest burst `rx_burst` is asked for (`--burst` is checked against it).
@@ -101,6 +102,62 @@ impl MbufBurst {
         let freed = self.len - kept;
         self.len = kept;
         freed
+    }
+
+    /// Fills the empty burst with `n` (at most [`MAX_BURST`]) fresh mbufs from
+    /// `pool`, each holding `len` bytes, and lets `write` fill frame `i`.
+    /// Returns false (and holds nothing) when the pool is empty or `len` does
+    /// not fit in one mbuf.
+    pub fn alloc(
+        &mut self,
+        pool: &Mempool<'_>,
+        n: usize,
+        len: u16,
+        mut write: impl FnMut(usize, &mut [u8]),
+    ) -> bool {
+        debug_assert!(self.is_empty());
+        let n = n.min(MAX_BURST);
+        // SAFETY: the slots have room for `n` pointers; on success every slot
+        // holds a freshly reset mbuf owned by the burst from now on.
+        let ret = unsafe {
+            ffi::vnf_rte_pktmbuf_alloc_bulk(pool.as_ptr(), self.mbufs.as_mut_ptr(), n as u32)
+        };
+        if ret != 0 {
+            return false;
+        }
+        self.len = n;
+        for i in 0..n {
+            // SAFETY: the mbuf is ours; a fresh mbuf has one segment whose
+            // buffer (DPDK memory, always mapped and initialised) holds
+            // `buf_len - data_off` bytes, checked before growing it to `len`.
+            let fits = unsafe {
+                let m = &mut *self.mbufs[i];
+                let room = m.buf_len.saturating_sub(m.data_off);
+                if room >= len {
+                    m.data_len = len;
+                    m.pkt_len = u32::from(len);
+                }
+                room >= len
+            };
+            if !fits {
+                self.free_from(0);
+                return false;
+            }
+            write(i, first_segment(self.mbufs[i]));
+        }
+        true
+    }
+
+    /// Calls `f` on the first segment's bytes of every frame held.
+    pub fn for_each_frame(&mut self, mut f: impl FnMut(&[u8])) {
+        for &m in &self.mbufs[..self.len] {
+            f(first_segment(m));
+        }
+    }
+
+    /// Frees every frame held.
+    pub fn clear(&mut self) {
+        self.free_from(0);
     }
 
     /// Frees every mbuf from `from` on and shortens the burst to `from`.

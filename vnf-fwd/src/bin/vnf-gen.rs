@@ -1,0 +1,424 @@
+//! `vnf-gen [EAL options] -- [-p PORTMASK] [--count [PORT:]N]... [--rate [PORT:]R]...
+//! [--size N] [--duration S] ...`: the traffic generator (pktgen's role in the
+//! write-up). Sends stamped IPv4/UDP frames on every port, receives on every
+//! port, and reports sent, received, lost, reordered and latency per port.
+//!
+//! The write-up's pktgen session (`set all rate 10`, `set 0 count 100`,
+//! `set 1 count 200`, `start`) is `-- --rate 10 --count 0:100 --count 1:200`.
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use vnf_fwd::cli::split_args;
+use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, MbufBurst, Mempool, Port, PortConfig};
+use vnf_fwd::eal_args;
+use vnf_fwd::gen::{self, FlowSpec, LatencyHistogram};
+use vnf_fwd::setup::{parse_mac, wait_for_links};
+
+#[derive(Debug, thiserror::Error)]
+enum GenError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Dpdk(#[from] dpdk::Error),
+    #[error(transparent)]
+    EalArgs(#[from] eal_args::Error),
+    #[error("mbuf pool exhausted while building frames")]
+    NoMbufs,
+}
+
+/// A per-port value on the command line: `VALUE` for every port or `PORT:VALUE`.
+#[derive(Clone, Debug)]
+struct PerPort(Option<u16>, String);
+
+fn per_port(s: &str) -> Result<PerPort, String> {
+    // MACs contain ':' too: a port prefix is digits only, followed by more text.
+    match s.split_once(':') {
+        Some((p, v))
+            if !p.is_empty()
+                && p.len() <= 2
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !v.is_empty() =>
+        {
+            let port = p.parse().map_err(|_| format!("bad port in '{s}'"))?;
+            Ok(PerPort(Some(port), v.to_string()))
+        }
+        _ => Ok(PerPort(None, s.to_string())),
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "DPDK traffic generator: stamped IPv4/UDP frames out of every port, loss and latency back in.\n\
+             EAL options go before `--`, the options below after it."
+)]
+struct Args {
+    /// Hexadecimal bitmask of ports to use (default: all).
+    #[arg(short = 'p', value_name = "PORTMASK")]
+    portmask: Option<String>,
+    /// Frames to send, `N` for every port or `PORT:N`; 0 = until stopped.
+    #[arg(long, value_name = "[PORT:]N", value_parser = per_port)]
+    count: Vec<PerPort>,
+    /// Send rate: percent of link speed (`10` or `10%`, pktgen's `set all rate`)
+    /// or frames per second (`5000pps`); `[PORT:]RATE`. Default 10%.
+    #[arg(long, value_name = "[PORT:]RATE", value_parser = per_port)]
+    rate: Vec<PerPort>,
+    /// Frame size on the wire including the FCS, 64 to 1518.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(64..=1518))]
+    size: u16,
+    /// Stop sending after this many seconds (0 = when the counts are sent, or never).
+    #[arg(long, default_value_t = 0.0)]
+    duration: f64,
+    /// After sending, wait this long for frames still on their way back.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    drain_ms: u64,
+    /// Source MAC, `[PORT:]MAC` (default: the port's own).
+    #[arg(long, value_parser = per_port)]
+    src_mac: Vec<PerPort>,
+    /// Destination MAC, `[PORT:]MAC` (default 02:00:00:00:00:<port xor 1>).
+    #[arg(long, value_parser = per_port)]
+    dst_mac: Vec<PerPort>,
+    /// Source IPv4 address, `[PORT:]A.B.C.D` (default 198.18.<port>.1).
+    #[arg(long, value_parser = per_port)]
+    src_ip: Vec<PerPort>,
+    /// Destination IPv4 address, `[PORT:]A.B.C.D` (default 198.19.<port>.1).
+    #[arg(long, value_parser = per_port)]
+    dst_ip: Vec<PerPort>,
+    /// UDP source port.
+    #[arg(long, default_value_t = 1234)]
+    sport: u16,
+    /// UDP destination port.
+    #[arg(long, default_value_t = 5678)]
+    dport: u16,
+    /// Frames per tx burst, 1 to 512.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=512))]
+    burst: u16,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One port's sending plan and what came back.
+struct PortRun {
+    id: u16,
+    template: Vec<u8>,
+    count: u64,
+    pps: f64,
+    sent: u64,
+    received: u64,
+    /// Stamped frames received per source port (index = source port id).
+    from: Vec<u64>,
+    /// Highest sequence seen per source port, for reordering.
+    last_seq: Vec<Option<u32>>,
+    reordered: u64,
+    latency: LatencyHistogram,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vnf-gen: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The value for `port` among per-port options: the last `PORT:` match, else the last bare one.
+fn pick(list: &[PerPort], port: u16) -> Option<&str> {
+    list.iter()
+        .rev()
+        .find(|p| p.0 == Some(port))
+        .or_else(|| list.iter().rev().find(|p| p.0.is_none()))
+        .map(|p| p.1.as_str())
+}
+
+fn run() -> Result<(), GenError> {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let (eal, app) = split_args(&argv);
+    let args = match Args::try_parse_from(std::iter::once("vnf-gen".to_string()).chain(app)) {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            print!("{e}");
+            return Ok(());
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let line = text
+                .lines()
+                .next()
+                .unwrap_or("bad options")
+                .trim_start_matches("error: ");
+            return Err(GenError::Usage(line.to_string()));
+        }
+    };
+    let prepared = eal_args::prepare(&eal)?;
+    for n in prepared
+        .notices
+        .iter()
+        .chain(&eal_args::check_sockets(&prepared.virtio_users)?)
+    {
+        println!("{n}");
+    }
+    let eal = Eal::init(&prepared.args)?;
+    signal::install();
+    let stop = signal::stop_flag();
+
+    let mask = match &args.portmask {
+        Some(m) => u32::from_str_radix(m.trim_start_matches("0x").trim_start_matches("0X"), 16)
+            .map_err(|_| GenError::Usage(format!("invalid portmask '{m}'")))?,
+        None => u32::MAX,
+    };
+    let ids: Vec<u16> = eal
+        .ports()
+        .into_iter()
+        .filter(|&p| p < 32 && mask & (1 << p) != 0)
+        .collect();
+    if ids.is_empty() {
+        return Err(GenError::Usage(
+            "no ports to use (check --vdev and -p)".into(),
+        ));
+    }
+    let pool = Mempool::new(&eal, "gen_pool", 8191.max(ids.len() as u32 * 4096), 256, -1)?;
+    let mut ports = Vec::new();
+    for &id in &ids {
+        let mut p = Port::configure(
+            id,
+            &pool,
+            PortConfig {
+                rxd: 1024,
+                txd: 1024,
+            },
+        )?;
+        p.start()?;
+        ports.push(p);
+    }
+    wait_for_links(&ports, stop, Duration::from_secs(9));
+
+    let hz = eal.tsc_hz();
+    let mut runs = Vec::new();
+    for p in &ports {
+        let id = p.id();
+        let spec = flow_spec(&args, id, p.mac())?;
+        let count = match pick(&args.count, id) {
+            Some(v) => v
+                .parse()
+                .map_err(|_| GenError::Usage(format!("invalid --count '{v}'")))?,
+            None => 0,
+        };
+        let speed = p
+            .link()
+            .map(|l| l.speed_mbps)
+            .filter(|&s| s > 0 && s != u32::MAX)
+            .unwrap_or(10_000);
+        let pps = rate_pps(pick(&args.rate, id).unwrap_or("10%"), speed, args.size)?;
+        println!(
+            "Port {id}: {} frames of {} bytes at {pps:.0} frames/s",
+            if count == 0 {
+                "unlimited".to_string()
+            } else {
+                count.to_string()
+            },
+            args.size
+        );
+        runs.push(PortRun {
+            id,
+            template: gen::template(&spec),
+            count,
+            pps,
+            sent: 0,
+            received: 0,
+            from: vec![0; 32],
+            last_seq: vec![None; 32],
+            reordered: 0,
+            latency: LatencyHistogram::default(),
+        });
+    }
+
+    let mut queues: Vec<_> = ports.iter().filter_map(Port::take_queues).collect();
+    let mut frames = MbufBurst::new();
+    let start = rdtsc();
+    let send_until = (args.duration > 0.0).then(|| start + (args.duration * hz as f64) as u64);
+    let drain = args.drain_ms * hz / 1000;
+    let mut drain_until: Option<u64> = None;
+    let us_per_cycle = 1e6 / hz as f64;
+    loop {
+        let now = rdtsc();
+        let sending =
+            drain_until.is_none() && !stop.load(Relaxed) && send_until.is_none_or(|t| now < t);
+        if sending {
+            for (run, (_, tx)) in runs.iter_mut().zip(queues.iter_mut()) {
+                let left = if run.count == 0 {
+                    u64::MAX
+                } else {
+                    run.count - run.sent
+                };
+                let n = gen::frames_due(now - start, hz, run.pps, run.sent)
+                    .min(left)
+                    .min(u64::from(args.burst));
+                if n == 0 {
+                    continue;
+                }
+                let (id, seq0) = (run.id, run.sent);
+                let tmpl = &run.template;
+                let tsc = rdtsc();
+                if !frames.alloc(&pool, n as usize, tmpl.len() as u16, |i, f| {
+                    f.copy_from_slice(tmpl);
+                    gen::stamp(f, id, (seq0 + i as u64) as u32, tsc);
+                }) {
+                    return Err(GenError::NoMbufs);
+                }
+                // What the queue refuses is freed and sent again later with the same sequence numbers.
+                run.sent += tx.tx_burst(&mut frames).0 as u64;
+            }
+            let all_sent = runs.iter().all(|r| r.count != 0 && r.sent >= r.count);
+            if all_sent {
+                drain_until = Some(now + drain);
+            }
+        } else if drain_until.is_none() {
+            drain_until = Some(now + drain);
+        }
+        for (run, (rx, _)) in runs.iter_mut().zip(queues.iter_mut()) {
+            if rx.rx_burst(&mut frames, 32) == 0 {
+                continue;
+            }
+            let now = rdtsc();
+            frames.for_each_frame(|f| {
+                run.received += 1;
+                if let Some(s) = gen::read_stamp(f) {
+                    let src = usize::from(s.port).min(31);
+                    run.from[src] += 1;
+                    if let Some(last) = run.last_seq[src] {
+                        if (s.seq.wrapping_sub(last) as i32) < 0 {
+                            run.reordered += 1;
+                        }
+                    }
+                    if run.last_seq[src].is_none_or(|l| (s.seq.wrapping_sub(l) as i32) > 0) {
+                        run.last_seq[src] = Some(s.seq);
+                    }
+                    run.latency
+                        .record(now.wrapping_sub(s.tsc) as f64 * us_per_cycle);
+                }
+            });
+            frames.clear();
+        }
+        if let Some(t) = drain_until {
+            let sent: u64 = runs.iter().map(|r| r.sent).sum();
+            let back: u64 = runs.iter().map(|r| r.from.iter().sum::<u64>()).sum();
+            if now >= t || back >= sent {
+                break;
+            }
+        }
+    }
+    report(&runs, &ports, args.json);
+    drop(queues);
+    drop(ports);
+    drop(pool);
+    drop(eal);
+    Ok(())
+}
+
+fn flow_spec(args: &Args, id: u16, mac: [u8; 6]) -> Result<FlowSpec, GenError> {
+    let mac_opt = |list: &[PerPort], default: [u8; 6], what: &str| match pick(list, id) {
+        Some(v) => parse_mac(v).ok_or_else(|| GenError::Usage(format!("invalid {what} '{v}'"))),
+        None => Ok(default),
+    };
+    let ip_opt = |list: &[PerPort], default: [u8; 4], what: &str| match pick(list, id) {
+        Some(v) => v
+            .parse::<std::net::Ipv4Addr>()
+            .map(|a| a.octets())
+            .map_err(|_| GenError::Usage(format!("invalid {what} '{v}'"))),
+        None => Ok(default),
+    };
+    Ok(FlowSpec {
+        src_mac: mac_opt(&args.src_mac, mac, "--src-mac")?,
+        dst_mac: mac_opt(&args.dst_mac, [2, 0, 0, 0, 0, (id ^ 1) as u8], "--dst-mac")?,
+        src_ip: ip_opt(&args.src_ip, [198, 18, id as u8, 1], "--src-ip")?,
+        dst_ip: ip_opt(&args.dst_ip, [198, 19, id as u8, 1], "--dst-ip")?,
+        src_port: args.sport,
+        dst_port: args.dport,
+        len: usize::from(args.size) - 4,
+    })
+}
+
+/// `10`, `10%` (of `speed_mbps`) or `5000pps`.
+fn rate_pps(rate: &str, speed_mbps: u32, size: u16) -> Result<f64, GenError> {
+    let bad = || {
+        GenError::Usage(format!(
+            "invalid --rate '{rate}': use a percentage (10, 10%) or frames per second (5000pps)"
+        ))
+    };
+    if let Some(pps) = rate.strip_suffix("pps") {
+        let v: f64 = pps.parse().map_err(|_| bad())?;
+        return (v > 0.0 && v.is_finite()).then_some(v).ok_or_else(bad);
+    }
+    let pct: f64 = rate.trim_end_matches('%').parse().map_err(|_| bad())?;
+    if !(pct > 0.0 && pct <= 100.0) {
+        return Err(bad());
+    }
+    Ok(gen::pps_for_percent(pct, speed_mbps, usize::from(size)))
+}
+
+fn report(runs: &[PortRun], ports: &[Port<'_>], json: bool) {
+    // Lost: frames a port sent that came back on no port.
+    let lost = |r: &PortRun| {
+        let back: u64 = runs.iter().map(|o| o.from[usize::from(r.id).min(31)]).sum();
+        r.sent.saturating_sub(back)
+    };
+    let dropped = |i: usize| {
+        ports[i]
+            .stats()
+            .map_or(0, |s| s.imissed + s.ierrors + s.rx_nombuf)
+    };
+    if json {
+        let rows: Vec<String> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (min, avg, max, p99) = r.latency.summary();
+                format!(
+                    "{{\"port\":{},\"sent\":{},\"received\":{},\"dropped\":{},\"lost\":{},\"reordered\":{},\
+                     \"latency_us\":{{\"samples\":{},\"min\":{min:.2},\"avg\":{avg:.2},\"max\":{max:.2},\"p99\":{p99:.2}}}}}",
+                    r.id,
+                    r.sent,
+                    r.received,
+                    dropped(i),
+                    lost(r),
+                    r.reordered,
+                    r.latency.count()
+                )
+            })
+            .collect();
+        println!("{{\"ports\":[{}]}}", rows.join(","));
+        return;
+    }
+    println!(
+        "\n{:>4} {:>12} {:>12} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "port",
+        "sent",
+        "received",
+        "dropped",
+        "lost",
+        "reordered",
+        "min_us",
+        "avg_us",
+        "max_us",
+        "p99_us"
+    );
+    for (i, r) in runs.iter().enumerate() {
+        let (min, avg, max, p99) = r.latency.summary();
+        println!(
+            "{:>4} {:>12} {:>12} {:>8} {:>8} {:>9} {min:>10.1} {avg:>10.1} {max:>10.1} {p99:>10.1}",
+            r.id,
+            r.sent,
+            r.received,
+            dropped(i),
+            lost(r),
+            r.reordered
+        );
+    }
+}

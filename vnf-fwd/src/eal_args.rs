@@ -1,0 +1,1185 @@
+//! The EAL part of the command line, checked and adjusted before `rte_eal_init`
+//! so that DPDK's `virtio_user` vdev works against a vhost-user switch
+//! (OVS-DPDK) and its failures are one clear line instead of a hang, a crash
+//! or a port that silently does not exist.
+//!
+//! Measured with DPDK 22.11 and read from its `eal_common_options.c` and
+//! `virtio_user_ethdev.c`:
+//!
+//! - vhost-user maps at most 8 memory regions. DPDK's default layout (one file
+//!   per 2 MB hugepage) and `--legacy-mem` exceed that ("Too many memory
+//!   regions"); `--single-file-segments` (with or without `--in-memory`) and
+//!   `--no-huge` fit. [`prepare`] adds `--single-file-segments`.
+//! - Without `--in-memory` a primary process leaves its hugepage files
+//!   (`<prefix>map_*`) in hugetlbfs when it exits. [`prepare`] adds
+//!   `--huge-unlink`, or `--in-memory` where `--single-file-segments` is in
+//!   effect: the EAL refuses `--single-file-segments` with `--huge-unlink`
+//!   unless `--in-memory` is given too. Give `--huge-unlink=existing` (DPDK's
+//!   default) to keep the files.
+//! - A client vdev (no `server=1`) needs a socket that accepts connections, or
+//!   the vdev fails to probe and the port is missing; a server vdev
+//!   (`server=1`) fails to bind over a stale socket file and then waits in EAL
+//!   init for the switch. [`check_sockets`] checks both before EAL init.
+//!
+//! Options are recognised the way the EAL's `getopt_long` does: `--opt value`,
+//! `--opt=value`, unambiguous prefixes of long options, short options with an
+//! attached value (`-c0x3`), and parsing stops at `--`.
+
+use std::fmt::Display;
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// What every notice line starts with, as the binary's own messages do.
+const NOTICE_PREFIX: &str = "vnf-fwd: ";
+
+/// The longest socket path the kernel takes: `sun_path` is 108 bytes with its
+/// NUL. DPDK copies longer paths truncated and so binds or connects elsewhere.
+const SUN_PATH_MAX: usize = 107;
+
+/// How long a connection probe may wait. Connecting to a Unix socket completes
+/// without `accept` unless the listener's queue is full, which only a hung
+/// server lets happen; without a limit the probe would hang with it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether an EAL long option takes a value (`has_arg` in `getopt_long`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arity {
+    /// A flag.
+    None,
+    /// `--opt value` or `--opt=value`.
+    Required,
+    /// Only `--opt=value`; a following word is not its value.
+    Optional,
+}
+
+/// DPDK 22.11's `eal_long_options`, complete: prefixes are resolved against
+/// this table as `getopt_long` does, so it must not list options the EAL lacks.
+const LONG_OPTIONS: &[(&str, Arity)] = &[
+    ("base-virtaddr", Arity::Required),
+    ("create-uio-dev", Arity::None),
+    ("file-prefix", Arity::Required),
+    ("help", Arity::None),
+    ("huge-dir", Arity::Required),
+    ("huge-unlink", Arity::Optional),
+    ("iova-mode", Arity::Required),
+    ("lcores", Arity::Required),
+    ("log-level", Arity::Required),
+    ("trace", Arity::Required),
+    ("trace-dir", Arity::Required),
+    ("trace-bufsz", Arity::Required),
+    ("trace-mode", Arity::Required),
+    ("main-lcore", Arity::Required),
+    ("mbuf-pool-ops-name", Arity::Required),
+    ("no-hpet", Arity::None),
+    ("no-huge", Arity::None),
+    ("no-pci", Arity::None),
+    ("no-shconf", Arity::None),
+    ("in-memory", Arity::None),
+    ("block", Arity::Required),
+    ("allow", Arity::Required),
+    ("proc-type", Arity::Required),
+    ("socket-mem", Arity::Required),
+    ("socket-limit", Arity::Required),
+    ("syslog", Arity::Required),
+    ("vdev", Arity::Required),
+    ("vfio-intr", Arity::Required),
+    ("vfio-vf-token", Arity::Required),
+    ("vmware-tsc-map", Arity::None),
+    ("legacy-mem", Arity::None),
+    ("single-file-segments", Arity::None),
+    ("match-allocations", Arity::None),
+    ("telemetry", Arity::None),
+    ("no-telemetry", Arity::None),
+    ("force-max-simd-bitwidth", Arity::Required),
+    ("huge-worker-stack", Arity::Optional),
+];
+
+/// The EAL short options that take a value (`a:b:c:d:l:m:n:r:s:S:`, plus the
+/// older `-w`); the others (`-h`, `-v`) are flags and may be clustered.
+const SHORT_WITH_VALUE: &[char] = &['a', 'b', 'c', 'd', 'l', 'm', 'n', 'r', 's', 'S', 'w'];
+
+/// A virtio_user vdev found on the EAL command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtioUser {
+    /// The device name as given, e.g. `net_virtio_user2`.
+    pub name: String,
+    /// `path=`: the vhost-user socket (or a vhost-kernel/vhost-vdpa device).
+    /// Always `Some` in what [`prepare`] returns; a vdev without it is an error.
+    pub path: Option<PathBuf>,
+    /// `server=1`: this process creates the socket and the switch connects to it.
+    pub server: bool,
+}
+
+/// What `prepare` decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The EAL arguments to pass to `rte_eal_init` (`argv[0]` first), possibly with options added.
+    pub args: Vec<String>,
+    /// One line each, to print before EAL init (e.g. "vnf-fwd: virtio_user vdevs present: adding --single-file-segments (vhost-user maps at most 8 memory regions)").
+    pub notices: Vec<String>,
+    /// The virtio_user vdevs, in order.
+    pub virtio_users: Vec<VirtioUser>,
+}
+
+/// What is wrong with the EAL arguments or a vhost-user socket. Each message
+/// is one line naming the vdev, path or option and what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No `argv[0]`: the EAL skips the first argument, so there is nowhere to
+    /// put options in front of the user's.
+    #[error("no EAL arguments: argv[0] (the program name) is missing")]
+    NoProgramName,
+    /// `--legacy-mem` with hugepages maps one file per page, more regions than
+    /// vhost-user takes, and the EAL refuses `--single-file-segments` with it.
+    #[error("{vdev}: --legacy-mem maps more memory regions than vhost-user's 8; drop it (vnf-fwd then adds --single-file-segments) or use --no-huge -m N")]
+    LegacyMem {
+        /// The first virtio_user vdev.
+        vdev: String,
+    },
+    /// A virtio_user vdev without `path=` (or with an empty one) never probes.
+    #[error("{vdev}: virtio_user needs path=<vhost-user socket>, e.g. --vdev '{vdev},path=/var/run/openvswitch/vhost-user1'")]
+    NoPath {
+        /// The vdev name.
+        vdev: String,
+    },
+    /// A key given twice: DPDK then refuses `path=` ("mandatory") and
+    /// silently ignores `server=`.
+    #[error("{vdev}: {key}= is given more than once; give it once")]
+    DuplicateKey {
+        /// The vdev name.
+        vdev: String,
+        /// `path` or `server`.
+        key: &'static str,
+    },
+    /// `server=` other than 0 or 1: DPDK reads it with `strtoull`, so
+    /// `server=true` would silently mean client.
+    #[error("{vdev}: server={value} is not 0 or 1; use server=1 (vnf-fwd listens, for OVS dpdkvhostuserclient ports) or server=0 (vnf-fwd connects, for dpdkvhostuser ports)")]
+    ServerValue {
+        /// The vdev name.
+        vdev: String,
+        /// The value as given.
+        value: String,
+    },
+    /// Two vdevs on one socket: the second bind fails, or the switch sees two
+    /// front ends on one port.
+    #[error("{vdev}: path {} is already used by {other}; each virtio_user vdev needs its own socket", path.display())]
+    SharedPath {
+        /// The later vdev.
+        vdev: String,
+        /// The earlier vdev with the same path.
+        other: String,
+        /// The shared path.
+        path: PathBuf,
+    },
+    /// A path the kernel cannot take whole (DPDK would truncate it).
+    #[error("{vdev}: socket path {} is {len} bytes; Unix socket paths must be at most {SUN_PATH_MAX} bytes", path.display())]
+    PathTooLong {
+        /// The vdev name.
+        vdev: String,
+        /// The path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Client: nothing at the path.
+    #[error("{vdev}: vhost-user socket {} does not exist (is the switch running and the port created?)", path.display())]
+    NotFound {
+        /// The vdev name.
+        vdev: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Client: something other than a socket or a character device at the path.
+    #[error("{vdev}: {} is not a socket (expected the switch's vhost-user socket)", path.display())]
+    NotSocket {
+        /// The vdev name.
+        vdev: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Client: a socket nobody listens on (a stopped switch, or a
+    /// `dpdkvhostuserclient` port, which wants `server=1` here).
+    #[error("{vdev}: vhost-user socket {} refuses connections (is the switch running? a dpdkvhostuserclient port needs server=1 here)", path.display())]
+    Refused {
+        /// The vdev name.
+        vdev: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Client: a listener whose queue is full, i.e. a hung server.
+    #[error("{vdev}: vhost-user socket {} did not take a connection within {}s (is the process serving it hung?)", path.display(), CONNECT_TIMEOUT.as_secs())]
+    Unresponsive {
+        /// The vdev name.
+        vdev: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Server: a live listener already owns the path, so bind would fail.
+    #[error("{vdev}: another process is serving {}; stop it or choose another path= (server=1 creates the socket itself)", path.display())]
+    InUse {
+        /// The vdev name.
+        vdev: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Server: a file that is not a socket is in the way; it is not ours to delete.
+    #[error("{vdev}: {} exists and is not a socket; move it away or choose another path= (server=1 creates the socket there)", path.display())]
+    Occupied {
+        /// The vdev name.
+        vdev: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Server: the socket's directory is missing, so bind would fail.
+    #[error("{vdev}: directory {} for the server=1 socket does not exist; create it or fix path=", dir.display())]
+    NoDir {
+        /// The vdev name.
+        vdev: String,
+        /// The missing directory.
+        dir: PathBuf,
+    },
+    /// Anything else the filesystem or a connection attempt reported.
+    #[error("{vdev}: cannot {action} {}: {source}", path.display())]
+    Io {
+        /// The vdev name.
+        vdev: String,
+        /// What was being done, e.g. "connect to".
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// `--huge-unlink[=...]` as given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HugeUnlink {
+    /// Absent.
+    Absent,
+    /// Bare or `=always`: files are removed before mapping.
+    Always,
+    /// `=existing`, `=never` or a value the EAL will refuse: the user chose.
+    Other,
+}
+
+/// The EAL options this module acts on, as the EAL would read them.
+struct EalView {
+    /// `--vdev` values in order.
+    vdevs: Vec<String>,
+    /// `--in-memory`.
+    in_memory: bool,
+    /// `--no-huge`.
+    no_huge: bool,
+    /// `--single-file-segments`.
+    single_file_segments: bool,
+    /// `--legacy-mem`.
+    legacy_mem: bool,
+    /// `--huge-unlink[=...]`.
+    huge_unlink: HugeUnlink,
+    /// Whether this is (or may be) a primary process; only a primary creates
+    /// hugepage files, and `--in-memory` would stop a secondary from attaching.
+    primary: bool,
+}
+
+/// Looks a long option up as `getopt_long` does: an exact name, else a
+/// prefix of exactly one name. Unknown and ambiguous ones are the EAL's to
+/// refuse, so they are skipped here.
+fn resolve_long(name: &str) -> Option<(&'static str, Arity)> {
+    if let Some(&exact) = LONG_OPTIONS.iter().find(|(n, _)| *n == name) {
+        return Some(exact);
+    }
+    let mut matches = LONG_OPTIONS.iter().filter(|(n, _)| n.starts_with(name));
+    match (matches.next(), matches.next()) {
+        (Some(&only), None) if !name.is_empty() => Some(only),
+        _ => None,
+    }
+}
+
+/// Reads the options this module acts on from `args` (argv[0] first).
+fn scan(args: &[String]) -> EalView {
+    let mut view = EalView {
+        vdevs: Vec::new(),
+        in_memory: false,
+        no_huge: false,
+        single_file_segments: false,
+        legacy_mem: false,
+        huge_unlink: HugeUnlink::Absent,
+        primary: true,
+    };
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (long, None),
+            };
+            let Some((option, arity)) = resolve_long(name) else {
+                continue;
+            };
+            let value = match arity {
+                // `--flag=x` is an EAL error, so it sets nothing here.
+                Arity::None if inline.is_some() => continue,
+                Arity::None => None,
+                // getopt takes the next word whatever it looks like.
+                Arity::Required => inline.or_else(|| rest.next().cloned()),
+                Arity::Optional => inline,
+            };
+            apply(&mut view, option, value);
+        } else if let Some(cluster) = arg.strip_prefix('-') {
+            // The first short option that takes a value ends the cluster; its
+            // value is the rest of the word, or the next word.
+            if let Some(at) = cluster.find(SHORT_WITH_VALUE) {
+                if cluster.len() == at + 1 {
+                    rest.next();
+                }
+            }
+        }
+        // Anything else is a bare word, which getopt moves past the options.
+    }
+    view
+}
+
+/// Records one recognised long option.
+fn apply(view: &mut EalView, option: &str, value: Option<String>) {
+    match (option, value) {
+        ("vdev", Some(devargs)) => view.vdevs.push(devargs),
+        ("in-memory", _) => view.in_memory = true,
+        ("no-huge", _) => view.no_huge = true,
+        ("single-file-segments", _) => view.single_file_segments = true,
+        ("legacy-mem", _) => view.legacy_mem = true,
+        ("huge-unlink", value) => {
+            view.huge_unlink = match value.as_deref() {
+                None | Some("always") => HugeUnlink::Always,
+                Some(_) => HugeUnlink::Other,
+            }
+        }
+        // The EAL compares case-insensitively; the last one given counts.
+        ("proc-type", Some(kind)) => view.primary = kind.eq_ignore_ascii_case("primary"),
+        _ => {}
+    }
+}
+
+/// Parses one `--vdev` value; `None` if it is not a virtio_user vdev.
+fn parse_vdev(devargs: &str) -> Result<Option<VirtioUser>, Error> {
+    let mut fields = devargs.split(',');
+    let name = fields.next().unwrap_or_default();
+    // The vdev bus matches a driver name or its alias as a prefix.
+    let driver = name.strip_prefix("net_").unwrap_or(name);
+    if !driver.starts_with("virtio_user") {
+        return Ok(None);
+    }
+    let mut path = None;
+    let mut server = None;
+    for field in fields {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        let (key, slot) = match key {
+            "path" => ("path", &mut path),
+            "server" => ("server", &mut server),
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(Error::DuplicateKey {
+                vdev: name.to_owned(),
+                key,
+            });
+        }
+    }
+    let server = match server {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(value) => {
+            return Err(Error::ServerValue {
+                vdev: name.to_owned(),
+                value: value.to_owned(),
+            })
+        }
+    };
+    match path {
+        Some(path) if !path.is_empty() => Ok(Some(VirtioUser {
+            name: name.to_owned(),
+            path: Some(PathBuf::from(path)),
+            server,
+        })),
+        _ => Err(Error::NoPath {
+            vdev: name.to_owned(),
+        }),
+    }
+}
+
+/// One notice line.
+fn notice(text: impl Display) -> String {
+    format!("{NOTICE_PREFIX}{text}")
+}
+
+/// Pure: inspects and adjusts EAL args, no filesystem access.
+///
+/// - virtio_user present + `--legacy-mem` (with hugepages) -> [`Error::LegacyMem`].
+/// - virtio_user present + `--no-huge` -> unchanged.
+/// - virtio_user present + no `--single-file-segments` (incl. `--in-memory`
+///   alone) -> `--single-file-segments` added, with a notice.
+/// - a primary process with hugepages, no `--in-memory` and no
+///   `--huge-unlink[=...]` -> `--huge-unlink` added so no hugepage files
+///   outlive the process; `--in-memory` instead where
+///   `--single-file-segments` is in effect, since the EAL refuses it with
+///   `--huge-unlink` unless `--in-memory` is given. `--in-memory` is also
+///   added when the user's own bare `--huge-unlink` meets the added
+///   `--single-file-segments`.
+/// - a virtio_user vdev without `path=`, with a key twice, with `server=`
+///   other than 0 or 1, or on another vdev's path -> error.
+///
+/// Added options go right after `argv[0]` (EAL parses options in any order; the
+/// user's `--` separator is not part of these args).
+///
+/// # Errors
+///
+/// [`Error::NoProgramName`] for empty `eal_args`, [`Error::LegacyMem`], and the
+/// vdev errors [`Error::NoPath`], [`Error::DuplicateKey`],
+/// [`Error::ServerValue`] and [`Error::SharedPath`].
+pub fn prepare(eal_args: &[String]) -> Result<Prepared, Error> {
+    let Some(program) = eal_args.first() else {
+        return Err(Error::NoProgramName);
+    };
+    let view = scan(eal_args);
+    let mut virtio_users: Vec<VirtioUser> = Vec::new();
+    for devargs in &view.vdevs {
+        let Some(vdev) = parse_vdev(devargs)? else {
+            continue;
+        };
+        if let Some(other) = virtio_users.iter().find(|v| v.path == vdev.path) {
+            return Err(Error::SharedPath {
+                other: other.name.clone(),
+                path: vdev.path.unwrap_or_default(),
+                vdev: vdev.name,
+            });
+        }
+        virtio_users.push(vdev);
+    }
+
+    let mut added: Vec<&str> = Vec::new();
+    let mut notices = Vec::new();
+    // --no-huge is legacy memory inside the EAL too, but one memfd segment,
+    // which fits; only hugepage-backed legacy memory is too fragmented.
+    let add_segments = match virtio_users.first() {
+        Some(first) if view.legacy_mem && !view.no_huge => {
+            return Err(Error::LegacyMem {
+                vdev: first.name.clone(),
+            })
+        }
+        Some(_) => !view.no_huge && !view.single_file_segments,
+        None => false,
+    };
+    if add_segments {
+        added.push("--single-file-segments");
+        notices.push(notice(
+            "virtio_user vdevs present: adding --single-file-segments \
+             (vhost-user maps at most 8 memory regions)",
+        ));
+    }
+
+    let single_file = view.single_file_segments || add_segments;
+    let leaves_files =
+        view.primary && !view.no_huge && !view.in_memory && view.huge_unlink == HugeUnlink::Absent;
+    // The EAL refuses --single-file-segments with --huge-unlink(=always)
+    // unless --in-memory is given, and --in-memory with --legacy-mem at all.
+    if single_file && !view.legacy_mem && leaves_files {
+        added.push("--in-memory");
+        notices.push(notice(
+            "adding --in-memory so no hugepage files outlive the process \
+             (the EAL refuses --huge-unlink with --single-file-segments)",
+        ));
+    } else if add_segments
+        && view.primary
+        && view.huge_unlink == HugeUnlink::Always
+        && !view.in_memory
+    {
+        added.push("--in-memory");
+        notices.push(notice(
+            "adding --in-memory: the EAL accepts --huge-unlink with \
+             --single-file-segments only together with --in-memory",
+        ));
+    } else if !single_file && leaves_files {
+        added.push("--huge-unlink");
+        notices.push(notice(
+            "adding --huge-unlink so no hugepage files outlive the process \
+             (--huge-unlink=existing keeps them)",
+        ));
+    }
+
+    let args = std::iter::once(program.as_str())
+        .chain(added)
+        .chain(eal_args[1..].iter().map(String::as_str))
+        .map(str::to_owned)
+        .collect();
+    Ok(Prepared {
+        args,
+        notices,
+        virtio_users,
+    })
+}
+
+/// The outcome of one connection attempt.
+enum Probe {
+    /// Something listens and took the connection (now closed again).
+    Listening,
+    /// Nobody listens: `ECONNREFUSED`.
+    Refused,
+    /// Something listens but its queue stayed full for [`CONNECT_TIMEOUT`].
+    Stalled,
+    /// Any other error.
+    Failed(io::Error),
+}
+
+/// Connects to the socket at `path` and closes the connection right away.
+fn probe(path: &Path) -> Probe {
+    let (done, outcome) = mpsc::channel();
+    let target = path.to_path_buf();
+    // On a full queue connect() blocks until the server accepts, so it runs on
+    // its own thread; after a timeout that thread is left to finish or not.
+    let spawned = thread::Builder::new()
+        .name("vhost-probe".into())
+        .spawn(move || {
+            // The receiver may be gone after a timeout; nothing to tell then.
+            let _ = done.send(UnixStream::connect(target).map(drop));
+        });
+    if let Err(e) = spawned {
+        return Probe::Failed(e);
+    }
+    match outcome.recv_timeout(CONNECT_TIMEOUT) {
+        Ok(Ok(())) => Probe::Listening,
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Probe::Refused,
+        Ok(Err(e)) => Probe::Failed(e),
+        Err(_) => Probe::Stalled,
+    }
+}
+
+/// Refuses a socket path the kernel would not take whole.
+fn check_length(vdev: &str, path: &Path) -> Result<(), Error> {
+    let len = path.as_os_str().len();
+    if len > SUN_PATH_MAX {
+        return Err(Error::PathTooLong {
+            vdev: vdev.to_owned(),
+            path: path.to_path_buf(),
+            len,
+        });
+    }
+    Ok(())
+}
+
+/// Client mode: the switch's socket must be there and take connections.
+/// Returns a notice for a character device, which DPDK drives as a
+/// vhost-kernel or vhost-vdpa backend rather than vhost-user.
+fn check_client(vdev: &str, path: &Path) -> Result<Option<String>, Error> {
+    let not_found = || Error::NotFound {
+        vdev: vdev.to_owned(),
+        path: path.to_path_buf(),
+    };
+    let io_error = |action, source| Error::Io {
+        vdev: vdev.to_owned(),
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    // stat() follows symlinks, as DPDK's backend detection does.
+    let kind = match std::fs::metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
+        Err(e) => return Err(io_error("inspect", e)),
+    };
+    if kind.is_char_device() {
+        return Ok(Some(notice(format_args!(
+            "{vdev}: {} is a character device, which DPDK uses as a vhost-kernel \
+             or vhost-vdpa backend; not checked",
+            path.display()
+        ))));
+    }
+    if !kind.is_socket() {
+        return Err(Error::NotSocket {
+            vdev: vdev.to_owned(),
+            path: path.to_path_buf(),
+        });
+    }
+    check_length(vdev, path)?;
+    match probe(path) {
+        Probe::Listening => Ok(None),
+        Probe::Refused => Err(Error::Refused {
+            vdev: vdev.to_owned(),
+            path: path.to_path_buf(),
+        }),
+        Probe::Stalled => Err(Error::Unresponsive {
+            vdev: vdev.to_owned(),
+            path: path.to_path_buf(),
+        }),
+        Probe::Failed(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found()),
+        Probe::Failed(e) => Err(io_error("connect to", e)),
+    }
+}
+
+/// Server mode: the path must be free for DPDK's bind, in an existing
+/// directory. A stale socket (nobody listening) is removed; returns the notices.
+fn check_server(vdev: &str, path: &Path) -> Result<Vec<String>, Error> {
+    let io_error = |action, source| Error::Io {
+        vdev: vdev.to_owned(),
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    check_length(vdev, path)?;
+    // A bare file name has the empty parent: the current directory.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::NoDir {
+            vdev: vdev.to_owned(),
+            dir: dir.to_path_buf(),
+        });
+    }
+    let mut notices = Vec::new();
+    // bind() does not follow symlinks: whatever has the name is in the way.
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error("inspect", e)),
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(Error::Occupied {
+                vdev: vdev.to_owned(),
+                path: path.to_path_buf(),
+            })
+        }
+        Ok(_) => match probe(path) {
+            Probe::Listening | Probe::Stalled => {
+                return Err(Error::InUse {
+                    vdev: vdev.to_owned(),
+                    path: path.to_path_buf(),
+                })
+            }
+            // Left by an earlier run that was killed before it could unlink it.
+            Probe::Refused => match std::fs::remove_file(path) {
+                Ok(()) => notices.push(notice(format_args!(
+                    "{vdev}: removed stale socket {} (nobody was listening)",
+                    path.display()
+                ))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("remove stale socket", e)),
+            },
+            // Gone in the meantime: the path is free.
+            Probe::Failed(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Probe::Failed(e) => return Err(io_error("connect to", e)),
+        },
+    }
+    notices.push(notice(format_args!(
+        "{vdev}: waiting for the switch to connect to {} (server=1)",
+        path.display()
+    )));
+    Ok(notices)
+}
+
+/// Checks the vhost-user sockets before EAL init (filesystem side effects allowed):
+///
+/// - client (no `server=1`): the path must exist, be a socket, and accept a
+///   connection (connected, then closed at once). A character device is
+///   DPDK's vhost-kernel/vhost-vdpa backend: passed with a notice.
+/// - `server=1`: the parent directory must exist. A socket at the path that
+///   refuses connections (stale from an earlier run) is removed, with a
+///   notice; a socket something listens on, or any other file, is an error
+///   and is left alone. Always adds a "waiting for the switch" notice, since
+///   EAL init then blocks until the switch connects.
+///
+/// Paths longer than the kernel's 107 bytes are refused. Returns the notices.
+///
+/// # Errors
+///
+/// Client: [`Error::NotFound`], [`Error::NotSocket`], [`Error::Refused`],
+/// [`Error::Unresponsive`]. Server: [`Error::NoDir`], [`Error::InUse`],
+/// [`Error::Occupied`]. Both: [`Error::PathTooLong`], [`Error::Io`], and
+/// [`Error::NoPath`] for a vdev without a path.
+pub fn check_sockets(vdevs: &[VirtioUser]) -> Result<Vec<String>, Error> {
+    let mut notices = Vec::new();
+    for vdev in vdevs {
+        let Some(path) = vdev.path.as_deref() else {
+            return Err(Error::NoPath {
+                vdev: vdev.name.clone(),
+            });
+        };
+        if vdev.server {
+            notices.extend(check_server(&vdev.name, path)?);
+        } else {
+            notices.extend(check_client(&vdev.name, path)?);
+        }
+    }
+    Ok(notices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    fn strings(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    fn prepared(words: &[&str]) -> Prepared {
+        prepare(&strings(words)).expect("prepare")
+    }
+
+    /// The example command line from the virtio_user write-up.
+    const WRITE_UP: &[&str] = &[
+        "vnf-fwd",
+        "-c",
+        "0xE0",
+        "-n",
+        "1",
+        "--socket-mem",
+        "1024,1024",
+        "--file-prefix",
+        "testpmd",
+        "--no-pci",
+        "--vdev",
+        "net_virtio_user2,mac=00:00:00:00:00:02,path=/var/run/openvswitch/vhost-user2",
+        "--vdev",
+        "net_virtio_user3,mac=00:00:00:00:00:03,path=/var/run/openvswitch/vhost-user3",
+    ];
+
+    #[test]
+    fn no_vdevs_in_memory_is_unchanged() {
+        let args = ["vnf-fwd", "-l", "0-1", "--in-memory", "--no-pci"];
+        let p = prepared(&args);
+        assert_eq!(p.args, strings(&args));
+        assert!(p.notices.is_empty());
+        assert!(p.virtio_users.is_empty());
+    }
+
+    #[test]
+    fn no_vdevs_without_in_memory_adds_huge_unlink() {
+        let p = prepared(&["vnf-fwd", "-l", "0-1", "--vdev", "net_null0"]);
+        assert_eq!(
+            p.args,
+            strings(&[
+                "vnf-fwd",
+                "--huge-unlink",
+                "-l",
+                "0-1",
+                "--vdev",
+                "net_null0"
+            ])
+        );
+        assert_eq!(p.notices.len(), 1);
+        assert!(p.notices[0].contains("--huge-unlink"), "{:?}", p.notices);
+        assert!(p.virtio_users.is_empty());
+    }
+
+    #[test]
+    fn write_up_line_gets_single_file_segments_and_in_memory() {
+        let p = prepared(WRITE_UP);
+        let mut expected = strings(&["vnf-fwd", "--single-file-segments", "--in-memory"]);
+        expected.extend(strings(&WRITE_UP[1..]));
+        assert_eq!(p.args, expected);
+        assert_eq!(p.notices.len(), 2);
+        assert_eq!(
+            p.notices[0],
+            "vnf-fwd: virtio_user vdevs present: adding --single-file-segments \
+             (vhost-user maps at most 8 memory regions)"
+        );
+        assert_eq!(
+            p.virtio_users,
+            vec![
+                VirtioUser {
+                    name: "net_virtio_user2".into(),
+                    path: Some("/var/run/openvswitch/vhost-user2".into()),
+                    server: false,
+                },
+                VirtioUser {
+                    name: "net_virtio_user3".into(),
+                    path: Some("/var/run/openvswitch/vhost-user3".into()),
+                    server: false,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn vdev_equals_form_and_alias_name() {
+        let p = prepared(&[
+            "vnf-fwd",
+            "--in-memory",
+            "--vdev=virtio_user0,path=/tmp/vu0",
+            "--vd=net_virtio_user1,path=/tmp/vu1",
+        ]);
+        let names: Vec<_> = p.virtio_users.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["virtio_user0", "net_virtio_user1"]);
+        assert_eq!(p.virtio_users[0].path, Some(PathBuf::from("/tmp/vu0")));
+    }
+
+    #[test]
+    fn in_memory_alone_gets_single_file_segments_only() {
+        let p = prepared(&[
+            "vnf-fwd",
+            "--in-memory",
+            "--vdev",
+            "net_virtio_user1,path=/x",
+        ]);
+        assert_eq!(
+            p.args,
+            strings(&[
+                "vnf-fwd",
+                "--single-file-segments",
+                "--in-memory",
+                "--vdev",
+                "net_virtio_user1,path=/x"
+            ])
+        );
+        assert_eq!(p.notices.len(), 1);
+        assert!(!p.args.iter().any(|a| a.starts_with("--huge-unlink")));
+    }
+
+    #[test]
+    fn in_memory_with_single_file_segments_is_unchanged() {
+        let args = [
+            "vnf-fwd",
+            "--in-memory",
+            "--single-file-segments",
+            "--vdev",
+            "net_virtio_user1,path=/x",
+        ];
+        let p = prepared(&args);
+        assert_eq!(p.args, strings(&args));
+        assert!(p.notices.is_empty());
+    }
+
+    #[test]
+    fn single_file_segments_without_in_memory_gets_in_memory() {
+        let p = prepared(&[
+            "vnf-fwd",
+            "--single-file-segments",
+            "--vdev",
+            "virtio_user1,path=/x",
+        ]);
+        assert_eq!(p.args[1], "--in-memory");
+        assert_eq!(p.args.len(), 5);
+    }
+
+    #[test]
+    fn no_huge_is_unchanged() {
+        let args = [
+            "vnf-fwd",
+            "--no-huge",
+            "-m",
+            "512",
+            "--vdev",
+            "net_virtio_user1,path=/x",
+        ];
+        let p = prepared(&args);
+        assert_eq!(p.args, strings(&args));
+        assert!(p.notices.is_empty());
+        assert_eq!(p.virtio_users.len(), 1);
+    }
+
+    #[test]
+    fn legacy_mem_with_virtio_is_an_error() {
+        let err = prepare(&strings(&[
+            "vnf-fwd",
+            "--legacy-mem",
+            "--vdev",
+            "net_virtio_user2,path=/x",
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, Error::LegacyMem { ref vdev } if vdev == "net_virtio_user2"));
+        let text = err.to_string();
+        assert!(text.contains("--single-file-segments") && text.contains("--no-huge -m N"));
+    }
+
+    #[test]
+    fn legacy_mem_without_virtio_gets_huge_unlink() {
+        let p = prepared(&["vnf-fwd", "--legacy-mem"]);
+        assert_eq!(
+            p.args,
+            strings(&["vnf-fwd", "--huge-unlink", "--legacy-mem"])
+        );
+    }
+
+    #[test]
+    fn missing_path_is_an_error() {
+        for vdev in [
+            "net_virtio_user2,mac=00:00:00:00:00:02",
+            "virtio_user0,path=",
+        ] {
+            let err = prepare(&strings(&["vnf-fwd", "--vdev", vdev])).unwrap_err();
+            assert!(matches!(err, Error::NoPath { .. }), "{vdev}: {err}");
+            assert!(err.to_string().contains("path="));
+        }
+    }
+
+    #[test]
+    fn server_values() {
+        let p = prepared(&[
+            "vnf-fwd",
+            "--vdev",
+            "net_virtio_user1,path=/a,server=1",
+            "--vdev",
+            "net_virtio_user2,server=0,path=/b",
+            "--vdev",
+            "net_virtio_user3,path=/c",
+        ]);
+        let servers: Vec<_> = p.virtio_users.iter().map(|v| v.server).collect();
+        assert_eq!(servers, [true, false, false]);
+        let err = prepare(&strings(&[
+            "x",
+            "--vdev",
+            "virtio_user0,path=/a,server=true",
+        ]));
+        assert!(matches!(err, Err(Error::ServerValue { ref value, .. }) if value == "true"));
+    }
+
+    #[test]
+    fn duplicate_keys_and_shared_paths_are_errors() {
+        let err = prepare(&strings(&["x", "--vdev", "virtio_user0,path=/a,path=/b"]));
+        assert!(matches!(err, Err(Error::DuplicateKey { key: "path", .. })));
+        let err = prepare(&strings(&[
+            "x",
+            "--vdev",
+            "virtio_user0,path=/a",
+            "--vdev",
+            "virtio_user1,path=/a",
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "virtio_user1: path /a is already used by virtio_user0; \
+             each virtio_user vdev needs its own socket"
+        );
+    }
+
+    #[test]
+    fn any_huge_unlink_counts_as_given() {
+        for given in [
+            "--huge-unlink=never",
+            "--huge-unlink=existing",
+            "--huge-unlink",
+        ] {
+            let args = ["vnf-fwd", given, "-l", "0"];
+            let p = prepared(&args);
+            assert_eq!(p.args, strings(&args), "{given}");
+            assert!(p.notices.is_empty());
+        }
+    }
+
+    #[test]
+    fn bare_huge_unlink_with_added_segments_gets_in_memory() {
+        let p = prepared(&["vnf-fwd", "--huge-unlink", "--vdev", "virtio_user0,path=/a"]);
+        assert_eq!(&p.args[1..3], ["--single-file-segments", "--in-memory"]);
+        let p = prepared(&[
+            "vnf-fwd",
+            "--huge-unlink=never",
+            "--vdev",
+            "virtio_user0,path=/a",
+        ]);
+        assert_eq!(
+            &p.args[1..3],
+            ["--single-file-segments", "--huge-unlink=never"]
+        );
+    }
+
+    #[test]
+    fn secondary_process_keeps_its_hugepage_handling() {
+        let args = ["vnf-fwd", "--proc-type=secondary", "-l", "1"];
+        assert_eq!(prepared(&args).args, strings(&args));
+        let p = prepared(&["vnf-fwd", "--proc-type", "PRIMARY"]);
+        assert_eq!(p.args[1], "--huge-unlink");
+    }
+
+    #[test]
+    fn option_values_are_not_mistaken_for_options() {
+        // "--in-memory" is the file prefix here, and "-c" swallows its value.
+        let p = prepared(&[
+            "vnf-fwd",
+            "--file-prefix",
+            "--in-memory",
+            "-c0x3",
+            "--no-pci",
+        ]);
+        assert_eq!(p.args[1], "--huge-unlink");
+        // Parsing stops at "--"; "--in-m" is a unique prefix of --in-memory.
+        let args = [
+            "vnf-fwd",
+            "--in-m",
+            "-n",
+            "--vdev",
+            "--",
+            "--vdev",
+            "virtio_user0",
+        ];
+        let p = prepared(&args);
+        assert_eq!(p.args, strings(&args));
+        assert!(p.virtio_users.is_empty());
+    }
+
+    #[test]
+    fn empty_args_are_an_error() {
+        assert!(matches!(prepare(&[]), Err(Error::NoProgramName)));
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(test: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("eal-args-{}-{test}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create temp dir");
+            Self(dir)
+        }
+
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn vdev(path: &Path, server: bool) -> VirtioUser {
+        VirtioUser {
+            name: "net_virtio_user2".into(),
+            path: Some(path.to_path_buf()),
+            server,
+        }
+    }
+
+    #[test]
+    fn client_missing_path() {
+        let dir = TempDir::new("client-missing");
+        let path = dir.join("vhost-user2");
+        let err = check_sockets(&[vdev(&path, false)]).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "net_virtio_user2: vhost-user socket {} does not exist \
+                 (is the switch running and the port created?)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn client_regular_file() {
+        let dir = TempDir::new("client-file");
+        let path = dir.join("vhost-user2");
+        std::fs::write(&path, b"").unwrap();
+        let err = check_sockets(&[vdev(&path, false)]).unwrap_err();
+        assert!(matches!(err, Error::NotSocket { .. }), "{err}");
+        assert!(err.to_string().contains("is not a socket"));
+    }
+
+    #[test]
+    fn client_live_listener() {
+        let dir = TempDir::new("client-live");
+        let path = dir.join("vhost-user2");
+        let _listener = UnixListener::bind(&path).unwrap();
+        assert_eq!(
+            check_sockets(&[vdev(&path, false)]).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn client_stale_socket_refuses() {
+        let dir = TempDir::new("client-stale");
+        let path = dir.join("vhost-user2");
+        drop(UnixListener::bind(&path).unwrap());
+        let err = check_sockets(&[vdev(&path, false)]).unwrap_err();
+        assert!(matches!(err, Error::Refused { .. }), "{err}");
+        assert!(err.to_string().contains("refuses connections"));
+        assert!(path.exists(), "a client never removes the switch's socket");
+    }
+
+    #[test]
+    fn server_stale_socket_is_removed() {
+        let dir = TempDir::new("server-stale");
+        let path = dir.join("vhost-user2");
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let notices = check_sockets(&[vdev(&path, true)]).unwrap();
+        assert!(!path.exists());
+        assert_eq!(notices.len(), 2);
+        assert!(notices[0].contains("removed stale socket"), "{notices:?}");
+        assert_eq!(
+            notices[1],
+            format!(
+                "vnf-fwd: net_virtio_user2: waiting for the switch to connect to {} (server=1)",
+                path.display()
+            )
+        );
+        // The path is free now: DPDK's bind would succeed.
+        drop(UnixListener::bind(&path).unwrap());
+    }
+
+    #[test]
+    fn server_free_path_only_waits() {
+        let dir = TempDir::new("server-free");
+        let notices = check_sockets(&[vdev(&dir.join("vhost-user2"), true)]).unwrap();
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].contains("waiting for the switch"));
+    }
+
+    #[test]
+    fn server_live_listener() {
+        let dir = TempDir::new("server-live");
+        let path = dir.join("vhost-user2");
+        let _listener = UnixListener::bind(&path).unwrap();
+        let err = check_sockets(&[vdev(&path, true)]).unwrap_err();
+        assert!(matches!(err, Error::InUse { .. }), "{err}");
+        assert!(err
+            .to_string()
+            .contains(&format!("another process is serving {}", path.display())));
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn server_regular_file_is_kept() {
+        let dir = TempDir::new("server-file");
+        let path = dir.join("vhost-user2");
+        std::fs::write(&path, b"keep me").unwrap();
+        let err = check_sockets(&[vdev(&path, true)]).unwrap_err();
+        assert!(matches!(err, Error::Occupied { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+    }
+
+    #[test]
+    fn server_parent_missing() {
+        let dir = TempDir::new("server-nodir");
+        let missing = dir.join("missing");
+        let err = check_sockets(&[vdev(&missing.join("vhost-user2"), true)]).unwrap_err();
+        assert!(
+            matches!(err, Error::NoDir { ref dir, .. } if *dir == missing),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn overlong_path_is_refused() {
+        let long = PathBuf::from(format!("/tmp/{}", "s".repeat(SUN_PATH_MAX)));
+        let err = check_sockets(&[vdev(&long, true)]).unwrap_err();
+        assert!(matches!(err, Error::PathTooLong { len, .. } if len == SUN_PATH_MAX + 5));
+    }
+
+    #[test]
+    fn character_device_is_not_probed() {
+        let notices = check_sockets(&[vdev(Path::new("/dev/null"), false)]).unwrap();
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].contains("character device"), "{notices:?}");
+    }
+}

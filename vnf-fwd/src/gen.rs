@@ -1,0 +1,260 @@
+//! The traffic generator's pure parts: IPv4/UDP frame templates, the payload
+//! stamp (sequence number and TSC) that measures loss, reordering and
+//! latency, rate pacing, and the latency histogram.
+
+/// Ethernet + IPv4 + UDP header bytes before the payload.
+pub const HEADERS_LEN: usize = 14 + 20 + 8;
+/// The stamp: magic (2), source port (2), sequence (4), TX TSC (8).
+pub const STAMP_LEN: usize = 16;
+/// Smallest frame the generator builds (64 bytes on the wire with the FCS).
+pub const MIN_FRAME: usize = 60;
+const MAGIC: [u8; 2] = *b"VG";
+
+/// What a generated frame carries, per port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowSpec {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src_ip: [u8; 4],
+    pub dst_ip: [u8; 4],
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Frame length without the FCS (`--size` minus 4).
+    pub len: usize,
+}
+
+/// The bytes of one port's frames, with the stamp left to [`stamp`].
+pub fn template(spec: &FlowSpec) -> Vec<u8> {
+    let len = spec.len.max(MIN_FRAME);
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(&spec.dst_mac);
+    f[6..12].copy_from_slice(&spec.src_mac);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip_len = (len - 14) as u16;
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+    ip[6] = 0x40; // don't fragment
+    ip[8] = 64; // TTL
+    ip[9] = 17; // UDP
+    ip[12..16].copy_from_slice(&spec.src_ip);
+    ip[16..20].copy_from_slice(&spec.dst_ip);
+    let csum = ipv4_checksum(ip);
+    ip[10..12].copy_from_slice(&csum.to_be_bytes());
+    let udp = &mut f[34..42];
+    udp[0..2].copy_from_slice(&spec.src_port.to_be_bytes());
+    udp[2..4].copy_from_slice(&spec.dst_port.to_be_bytes());
+    udp[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    // UDP checksum 0: none (allowed for IPv4); the stamp changes per frame.
+    f
+}
+
+/// The IPv4 header checksum (RFC 1071) of `hdr` with its checksum field zero.
+pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
+    let mut sum: u32 = hdr
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Writes the stamp into a frame built from [`template`].
+#[inline]
+pub fn stamp(frame: &mut [u8], port: u16, seq: u32, tsc: u64) {
+    if let Some(s) = frame.get_mut(HEADERS_LEN..HEADERS_LEN + STAMP_LEN) {
+        s[0..2].copy_from_slice(&MAGIC);
+        s[2..4].copy_from_slice(&port.to_be_bytes());
+        s[4..8].copy_from_slice(&seq.to_be_bytes());
+        s[8..16].copy_from_slice(&tsc.to_be_bytes());
+    }
+}
+
+/// A stamp read back from a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub port: u16,
+    pub seq: u32,
+    pub tsc: u64,
+}
+
+/// Reads the stamp of a received frame: IPv4/UDP (forwarders may have
+/// rewritten MACs, addresses and ports, never the payload); `None` for
+/// anything else.
+pub fn read_stamp(frame: &[u8]) -> Option<Stamp> {
+    let s = frame.get(HEADERS_LEN..HEADERS_LEN + STAMP_LEN)?;
+    if frame[12..14] != [0x08, 0x00] || frame[14] != 0x45 || frame[23] != 17 || s[0..2] != MAGIC {
+        return None;
+    }
+    Some(Stamp {
+        port: u16::from_be_bytes([s[2], s[3]]),
+        seq: u32::from_be_bytes([s[4], s[5], s[6], s[7]]),
+        tsc: u64::from_be_bytes([s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15]]),
+    })
+}
+
+/// Frames per second for `percent` of a link of `speed_mbps`, with
+/// `frame_len` bytes on the wire plus preamble and inter-frame gap (20).
+pub fn pps_for_percent(percent: f64, speed_mbps: u32, frame_len_with_fcs: usize) -> f64 {
+    let bits = (frame_len_with_fcs + 20) as f64 * 8.0;
+    f64::from(speed_mbps) * 1e6 * percent / 100.0 / bits
+}
+
+/// How many frames are due after `elapsed_cycles` at `pps`, minus those sent.
+#[inline]
+pub fn frames_due(elapsed_cycles: u64, hz: u64, pps: f64, sent: u64) -> u64 {
+    let due = (elapsed_cycles as f64 / hz as f64 * pps) as u64;
+    due.saturating_sub(sent)
+}
+
+/// Latencies in whole microseconds: 1 µs buckets up to 100 ms, then one overflow bucket.
+pub struct LatencyHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    sum_us: f64,
+    min_us: f64,
+    max_us: f64,
+}
+
+const BUCKETS: usize = 100_000;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: vec![0; BUCKETS + 1],
+            count: 0,
+            sum_us: 0.0,
+            min_us: f64::INFINITY,
+            max_us: 0.0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// Records one latency.
+    pub fn record(&mut self, us: f64) {
+        let b = (us as usize).min(BUCKETS);
+        self.buckets[b] += 1;
+        self.count += 1;
+        self.sum_us += us;
+        self.min_us = self.min_us.min(us);
+        self.max_us = self.max_us.max(us);
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// (min, avg, max, p99) in µs; zeros without samples. p99 is the upper
+    /// edge of the 1 µs bucket holding the 99th percentile.
+    pub fn summary(&self) -> (f64, f64, f64, f64) {
+        if self.count == 0 {
+            return (0.0, 0.0, 0.0, 0.0);
+        }
+        let target = (self.count as f64 * 0.99).ceil() as u64;
+        let mut seen = 0;
+        let mut p99 = self.max_us;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                p99 = ((i + 1) as f64).min(self.max_us);
+                break;
+            }
+        }
+        (
+            self.min_us,
+            self.sum_us / self.count as f64,
+            self.max_us,
+            p99,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(len: usize) -> FlowSpec {
+        FlowSpec {
+            src_mac: [2, 0, 0, 0, 0, 5],
+            dst_mac: [2, 0, 0, 0, 0, 1],
+            src_ip: [198, 18, 0, 1],
+            dst_ip: [198, 19, 0, 1],
+            src_port: 1234,
+            dst_port: 5678,
+            len,
+        }
+    }
+
+    #[test]
+    fn template_is_ipv4_udp_with_valid_checksum() {
+        let f = template(&spec(60));
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[12..14], &[0x08, 0x00]);
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), 46); // IPv4 total length
+        assert_eq!(u16::from_be_bytes([f[38], f[39]]), 26); // UDP length
+        assert_eq!(
+            ipv4_checksum(&f[14..34]),
+            0,
+            "checksum over a valid header folds to 0"
+        );
+        assert_eq!(template(&spec(1514)).len(), 1514);
+    }
+
+    #[test]
+    fn known_checksum() {
+        // RFC 1071 example header (Wikipedia's IPv4 checksum example).
+        let hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(ipv4_checksum(&hdr), 0xb861);
+    }
+
+    #[test]
+    fn stamp_round_trip_survives_mac_and_ip_rewrites() {
+        let mut f = template(&spec(60));
+        stamp(&mut f, 1, 42, 0x1122_3344_5566_7788);
+        f[0..12].copy_from_slice(&[9; 12]); // a forwarder rewrote the MACs
+        f[26..34].copy_from_slice(&[7; 8]); // and 5tswap the addresses
+        assert_eq!(
+            read_stamp(&f),
+            Some(Stamp {
+                port: 1,
+                seq: 42,
+                tsc: 0x1122_3344_5566_7788
+            })
+        );
+        assert_eq!(read_stamp(&f[..57]), None);
+        assert_eq!(read_stamp(&[0u8; 60]), None);
+        assert_eq!(read_stamp(&[]), None);
+    }
+
+    #[test]
+    fn pacing() {
+        // 10 % of 10 Gb/s in 64-byte frames: 1.488 Mpps.
+        let pps = pps_for_percent(10.0, 10_000, 64);
+        assert!((pps - 1_488_095.2).abs() < 1.0, "{pps}");
+        assert_eq!(frames_due(1_000_000, 1_000_000, 1000.0, 0), 1000);
+        assert_eq!(frames_due(500_000, 1_000_000, 1000.0, 400), 100);
+        assert_eq!(frames_due(500_000, 1_000_000, 1000.0, 600), 0);
+    }
+
+    #[test]
+    fn histogram_summary() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(h.summary(), (0.0, 0.0, 0.0, 0.0));
+        for i in 0..100 {
+            h.record(f64::from(i) + 0.5);
+        }
+        let (min, avg, max, p99) = h.summary();
+        assert_eq!((min, max), (0.5, 99.5));
+        assert!((avg - 50.0).abs() < 1e-9);
+        assert_eq!(p99, 99.0);
+        h.record(1e9);
+        assert_eq!(h.count(), 101);
+    }
+}
