@@ -719,8 +719,115 @@ pub fn check_sockets(vdevs: &[VirtioUser]) -> Result<Vec<String>, Error> {
     Ok(notices)
 }
 
+/// What both binaries do to their EAL arguments before `rte_eal_init`:
+/// [`prepare`], [`fit_socket_mem`] for this machine, then [`check_sockets`];
+/// the notices of all three in order.
+///
+/// # Errors
+///
+/// Those of [`prepare`] and [`check_sockets`].
+pub fn ready(eal_args: &[String]) -> Result<Prepared, Error> {
+    let mut prepared = prepare(eal_args)?;
+    let fitted = fit_socket_mem(&mut prepared.args, numa_nodes());
+    prepared.notices.extend(fitted);
+    prepared
+        .notices
+        .extend(check_sockets(&prepared.virtio_users)?);
+    Ok(prepared)
+}
+
+/// NUMA nodes this machine has (1 where sysfs does not say).
+pub fn numa_nodes() -> usize {
+    std::fs::read_dir("/sys/devices/system/node")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.strip_prefix("node")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// Trims `--socket-mem A,B,...` to the `nodes` NUMA nodes this machine has:
+/// the write-up's `--socket-mem 1024,1024` (two sockets) otherwise fails on
+/// one-node machines with "Not enough memory available on socket 1". Memory
+/// asked of absent nodes is dropped, with a notice; returns that notice.
+pub fn fit_socket_mem(args: &mut [String], nodes: usize) -> Option<String> {
+    let mut i = 1;
+    while i < args.len() && args[i] != "--" {
+        let (value_at, inline) = match args[i].as_str() {
+            "--socket-mem" => (i + 1, false),
+            a if a.starts_with("--socket-mem=") => (i, true),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let value = args.get(value_at)?;
+        let amounts = if inline {
+            &value["--socket-mem=".len()..]
+        } else {
+            value.as_str()
+        };
+        let parts: Vec<&str> = amounts.split(',').collect();
+        if parts.len() <= nodes || parts[nodes..].iter().all(|p| p.trim() == "0") {
+            return None;
+        }
+        let kept = parts[..nodes].join(",");
+        let text = notice(format_args!(
+            "--socket-mem {amounts} names {} NUMA nodes, this machine has {nodes}: using --socket-mem {kept}",
+            parts.len()
+        ));
+        args[value_at] = if inline {
+            format!("--socket-mem={kept}")
+        } else {
+            kept
+        };
+        return Some(text);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn socket_mem_fits_the_machine() {
+        let mut a = super::tests::strings(&[
+            "vnf-fwd",
+            "-n",
+            "1",
+            "--socket-mem",
+            "1024,1024",
+            "--no-pci",
+        ]);
+        let n = super::fit_socket_mem(&mut a, 1).expect("notice");
+        assert!(n.contains("using --socket-mem 1024"), "{n}");
+        assert_eq!(
+            a,
+            super::tests::strings(&["vnf-fwd", "-n", "1", "--socket-mem", "1024", "--no-pci"])
+        );
+        let mut b = super::tests::strings(&["vnf-fwd", "--socket-mem=512,256,128"]);
+        assert!(super::fit_socket_mem(&mut b, 2).is_some());
+        assert_eq!(
+            b,
+            super::tests::strings(&["vnf-fwd", "--socket-mem=512,256"])
+        );
+        for args in [
+            &["vnf-fwd", "--socket-mem", "1024"][..],
+            &["vnf-fwd", "--socket-mem=1024,0"],
+            &["vnf-fwd"],
+        ] {
+            let mut c = super::tests::strings(args);
+            assert_eq!(super::fit_socket_mem(&mut c, 1), None);
+            assert_eq!(c, super::tests::strings(args));
+        }
+    }
+
     use super::*;
     use std::os::unix::net::UnixListener;
 

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 use vnf_fwd::cli::{self, Command, LcorePlan, Mode, Options, PortPair};
 use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, Link, Mempool, Port, PortConfig, RxQueue, TxQueue};
+use vnf_fwd::eal_args::{self, VirtioUser};
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
 use vnf_fwd::fwd::{poll, Lane, LcoreWork};
+use vnf_fwd::log_event;
 use vnf_fwd::setup::{fmt_mac, wait_for_links};
 use vnf_fwd::stats::Stats;
-use vnf_fwd::{eal_args, log_event};
 
 /// Per-lcore mbuf cache, as l2fwd.
 const MEMPOOL_CACHE: u32 = 256;
@@ -28,6 +29,8 @@ enum AppError {
     Dpdk(#[from] dpdk::Error),
     #[error(transparent)]
     EalArgs(#[from] eal_args::Error),
+    #[error("port {port}: the vhost-user switch closed {path}; virtio_user as a client cannot reconnect, so vnf-fwd exits for its supervisor to restart it (ports with server=1 and OVS dpdkvhostuserclient survive switch restarts)")]
+    SwitchGone { port: u16, path: String },
     #[error("argument {0:?} is not valid UTF-8")]
     NotUtf8(std::ffi::OsString),
 }
@@ -59,15 +62,11 @@ fn run() -> Result<(), AppError> {
 
     // virtio_user against a vhost-user switch needs a memory layout that fits
     // in 8 regions, and a socket that is there (or free, with server=1).
-    let prepared = eal_args::prepare(&eal_args)?;
-    for notice in prepared
-        .notices
-        .iter()
-        .chain(&eal_args::check_sockets(&prepared.virtio_users)?)
-    {
+    let prepared = eal_args::ready(&eal_args)?;
+    for notice in &prepared.notices {
         println!("{notice}");
     }
-    let eal = Eal::init(&prepared.args)?;
+    let mut eal = Eal::init(&prepared.args)?;
     signal::install();
     let stop = signal::stop_flag();
     println!(
@@ -105,11 +104,21 @@ fn run() -> Result<(), AppError> {
         txd: opts.txd,
     };
     let mut ports = Vec::with_capacity(stats.ports.len());
+    let mut leave_open = false;
     for &id in &stats.ports {
         print!("Initializing port {id}... ");
         let _ = std::io::stdout().flush();
         let mut port = Port::configure(id, &pool, cfg)?;
         port.start()?;
+        let name = port.name();
+        if prepared
+            .virtio_users
+            .iter()
+            .any(|v| v.server && v.name == name)
+        {
+            port.leave_open_at_exit();
+            leave_open = true;
+        }
         println!("done: ");
         if opts.promiscuous {
             // virtio_user without a control queue cannot do it: not worth dying for.
@@ -129,13 +138,14 @@ fn run() -> Result<(), AppError> {
         ports: &ports,
         stats: &stats,
         stop,
+        virtio_users: &prepared.virtio_users,
     };
-    match (opts.mode, opts.mac_updating) {
+    let outcome = match (opts.mode, opts.mac_updating) {
         (Mode::L2fwd, true) => run.forward(|p| L2fwdMac::new(p.tx, mac_of(&ports, p.tx))),
         (Mode::L2fwd, false) | (Mode::Io, _) => run.forward(|_| Io),
         (Mode::Macswap, _) => run.forward(|_| MacSwap),
         (Mode::FiveTupleSwap, _) => run.forward(|_| FiveTupleSwap),
-    }?;
+    };
 
     println!("\nFinal statistics:{}", stats.render_l2fwd(false));
     print!("{}", stats.render_details());
@@ -144,10 +154,22 @@ fn run() -> Result<(), AppError> {
         drop(port);
         println!(" Done");
     }
-    drop(pool);
+    if leave_open {
+        // Open ports still use the pool and the EAL's memory; the kernel frees
+        // both at exit, and their server sockets are removed here.
+        std::mem::forget(pool);
+        eal.skip_cleanup();
+        for v in prepared.virtio_users.iter().filter(|v| v.server) {
+            if let Some(path) = &v.path {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    } else {
+        drop(pool);
+    }
     drop(eal);
     println!("Bye...");
-    Ok(())
+    outcome
 }
 
 /// What the forwarding phase needs, borrowed from `run`.
@@ -158,6 +180,7 @@ struct Run<'a, 'p> {
     ports: &'a [Port<'p>],
     stats: &'a Stats,
     stop: &'a AtomicBool,
+    virtio_users: &'a [VirtioUser],
 }
 
 impl Run<'_, '_> {
@@ -211,6 +234,7 @@ impl Run<'_, '_> {
         let stop = self.stop;
         let hz = self.eal.tsc_hz();
         let mut monitor = Monitor::new(self.ports, self.stats, self.opts.stats_period_secs, hz);
+        monitor.watch_client_vdevs(self.virtio_users, stop);
         let cycles = self.opts.record_core_cycles;
         let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, burst, cycles, stop, None);
         self.eal.launch(workers, &worker, stop, || {
@@ -229,6 +253,9 @@ impl Run<'_, '_> {
                 }
             }
         })?;
+        if let Some((port, path)) = monitor.switch_gone.take() {
+            return Err(AppError::SwitchGone { port, path });
+        }
         println!("\n\nSignal received, preparing to exit...");
         Ok(())
     }
@@ -250,6 +277,12 @@ struct Monitor<'a, 'p> {
     next_stats: u64,
     next_links: u64,
     clear_screen: bool,
+    /// Ports that are virtio_user clients (their vhost-user socket path), which
+    /// DPDK 22.11 cannot reconnect once the switch has gone.
+    clients: Vec<Option<String>>,
+    stop: Option<&'a AtomicBool>,
+    /// Set when a client port lost its switch: (port, socket path).
+    switch_gone: Option<(u16, String)>,
 }
 
 impl<'a, 'p> Monitor<'a, 'p> {
@@ -265,7 +298,24 @@ impl<'a, 'p> Monitor<'a, 'p> {
             next_stats: now.saturating_add(stats_every),
             next_links: now,
             clear_screen: std::io::stdout().is_terminal(),
+            clients: vec![None; ports.len()],
+            stop: None,
+            switch_gone: None,
         }
+    }
+
+    /// Makes the loss of a client-mode virtio_user port's switch fatal: it
+    /// sets `stop` and records the port in `switch_gone`.
+    fn watch_client_vdevs(&mut self, vdevs: &[VirtioUser], stop: &'a AtomicBool) {
+        for (port, slot) in self.ports.iter().zip(self.clients.iter_mut()) {
+            let name = port.name();
+            *slot = vdevs
+                .iter()
+                .find(|v| !v.server && v.name == name)
+                .and_then(|v| v.path.as_ref())
+                .map(|p| p.display().to_string());
+        }
+        self.stop = Some(stop);
     }
 
     fn tick(&mut self, now: u64) {
@@ -275,15 +325,32 @@ impl<'a, 'p> Monitor<'a, 'p> {
             self.next_stats = now + self.stats_every;
         }
         if now >= self.next_links {
-            for (port, last) in self.ports.iter().zip(self.links.iter_mut()) {
+            for ((port, last), client) in self
+                .ports
+                .iter()
+                .zip(self.links.iter_mut())
+                .zip(&self.clients)
+            {
                 let link = port.link();
-                if link != *last {
-                    match link {
-                        Some(l) => log_event!("Port {} {l}", port.id()),
-                        None => log_event!("Port {} link state unknown", port.id()),
-                    }
-                    *last = link;
+                if link == *last {
+                    continue;
                 }
+                match link {
+                    Some(l) => log_event!("Port {} {l}", port.id()),
+                    None => log_event!("Port {} link state unknown", port.id()),
+                }
+                let was_up = last.is_some_and(|l| l.up);
+                if let (true, Some(path), Some(stop)) =
+                    (was_up && !link.is_some_and(|l| l.up), client, self.stop)
+                {
+                    log_event!(
+                        "Port {}: vhost-user switch gone from {path}; stopping",
+                        port.id()
+                    );
+                    self.switch_gone.get_or_insert((port.id(), path.clone()));
+                    stop.store(true, Relaxed);
+                }
+                *last = link;
             }
             self.next_links = now + self.links_every;
         }

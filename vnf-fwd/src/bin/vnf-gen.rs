@@ -156,12 +156,8 @@ fn run() -> Result<(), GenError> {
             return Err(GenError::Usage(line.to_string()));
         }
     };
-    let prepared = eal_args::prepare(&eal)?;
-    for n in prepared
-        .notices
-        .iter()
-        .chain(&eal_args::check_sockets(&prepared.virtio_users)?)
-    {
+    let prepared = eal_args::ready(&eal)?;
+    for n in &prepared.notices {
         println!("{n}");
     }
     let eal = Eal::init(&prepared.args)?;

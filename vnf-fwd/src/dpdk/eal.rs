@@ -13,6 +13,8 @@ static INITIALISED: AtomicBool = AtomicBool::new(false);
 /// `rte_eal_cleanup()`, which releases hugepages and the runtime directory; every
 /// other DPDK object borrows it and so is gone by then.
 pub struct Eal {
+    /// Whether drop calls `rte_eal_cleanup` (see [`Eal::skip_cleanup`]).
+    cleanup: bool,
     /// EAL keeps pointers into argv (e.g. the program name): they live as long as the EAL.
     _args: Vec<CString>,
     /// The EAL belongs to the thread that initialised it (the main lcore).
@@ -39,9 +41,18 @@ impl Eal {
             return Err(Error::EalInit(Errno::last()));
         }
         Ok(Eal {
+            cleanup: true,
             _args: owned,
             _not_send: PhantomData,
         })
+    }
+
+    /// Makes drop skip `rte_eal_cleanup` (it still removes the runtime
+    /// directory): for a process that leaves devices open because closing
+    /// them would crash DPDK (see `Port::leave_open_at_exit`); the kernel
+    /// releases the memory at exit.
+    pub fn skip_cleanup(&mut self) {
+        self.cleanup = false;
     }
 
     /// The lcore that runs `main` (it forwards too, as in l2fwd).
@@ -137,9 +148,11 @@ impl Drop for Eal {
         let runtime_dir = unsafe { CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) }
             .to_string_lossy()
             .into_owned();
-        // SAFETY: every DPDK object borrows the Eal, so none is alive any more,
-        // and no lcore is running (launch waits for all of them).
-        unsafe { ffi::rte_eal_cleanup() };
+        if self.cleanup {
+            // SAFETY: every DPDK object borrows the Eal, so none is alive any
+            // more, and no lcore is running (launch waits for all of them).
+            unsafe { ffi::rte_eal_cleanup() };
+        }
         // DPDK 22.11 leaves /var/run/dpdk/<prefix> behind even with --in-memory,
         // and its telemetry socket is unlinked only by an atexit handler. Remove
         // that socket now, then the directory if it is empty: a directory other

@@ -20,6 +20,7 @@ pub struct Port<'pool> {
     id: u16,
     mac: [u8; 6],
     started: bool,
+    close_on_drop: bool,
     queues_taken: Cell<bool>,
     _pool: PhantomData<&'pool Mempool<'pool>>,
 }
@@ -123,6 +124,7 @@ impl<'pool> Port<'pool> {
             id,
             mac: mac.addr_bytes,
             started: false,
+            close_on_drop: true,
             queues_taken: Cell::new(false),
             _pool: PhantomData,
         })
@@ -143,6 +145,16 @@ impl<'pool> Port<'pool> {
         Ok(())
     }
 
+    /// Makes drop only stop the port, leaving the close to process exit.
+    ///
+    /// For virtio_user ports with `server=1`: in DPDK 22.11, closing one that
+    /// has reconnected to its switch closes the connection's fd while the EAL
+    /// interrupt thread still polls it, which panics that thread ("Error adding
+    /// fd N epoll_ctl, Bad file descriptor") and aborts the process.
+    pub fn leave_open_at_exit(&mut self) {
+        self.close_on_drop = false;
+    }
+
     /// Enables promiscuous mode.
     pub fn enable_promiscuous(&self) -> Result<(), Error> {
         // SAFETY: plain control call on a configured port.
@@ -160,6 +172,21 @@ impl<'pool> Port<'pool> {
     /// The port id.
     pub fn id(&self) -> u16 {
         self.id
+    }
+
+    /// The device name (`net_virtio_user2`, `net_null0`, a PCI address, ...).
+    pub fn name(&self) -> String {
+        let mut buf = [0 as c_char; 64]; // RTE_ETH_NAME_MAX_LEN
+                                         // SAFETY: `buf` holds RTE_ETH_NAME_MAX_LEN bytes, which the call fills
+                                         // with a NUL-terminated name.
+        let ret = unsafe { ffi::rte_eth_dev_get_name_by_port(self.id, buf.as_mut_ptr()) };
+        if ret != 0 {
+            return format!("port{}", self.id);
+        }
+        // SAFETY: NUL-terminated within `buf` on success.
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// The port's MAC address.
@@ -225,7 +252,9 @@ impl Drop for Port<'_> {
             if self.started {
                 ffi::rte_eth_dev_stop(self.id);
             }
-            ffi::rte_eth_dev_close(self.id);
+            if self.close_on_drop {
+                ffi::rte_eth_dev_close(self.id);
+            }
         }
     }
 }
