@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod frames;
+pub mod ovs;
 pub mod pcap;
 
 use std::fs::{self, File};
@@ -34,8 +35,8 @@ pub fn dpdk_lock() -> DpdkLock {
     }
 }
 
-/// 2 MB hugepages the DPDK tests need (each process runs --in-memory).
-const HUGEPAGES: u64 = 512;
+/// 2 MB hugepages the DPDK tests need: OVS takes 512, each app a few dozen.
+const HUGEPAGES: u64 = 1024;
 
 fn ensure_hugepages() {
     let path = "/proc/sys/vm/nr_hugepages";
@@ -325,4 +326,56 @@ pub fn final_port_stats(stdout: &str) -> Vec<(u16, [u64; 3])> {
 
 pub fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
+}
+
+/// One port's line of `vnf-gen --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenPort {
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+}
+
+/// Runs vnf-gen to completion on `vdevs` with `app` options plus `--json`;
+/// returns each port's counters in port order.
+pub fn run_gen(dir: &TempDir, tag: &str, vdevs: &[String], app: &[&str]) -> Vec<GenPort> {
+    let prefix = format!("vnfgen-{tag}-{}", std::process::id());
+    let mut args = eal_args(&prefix, "0@0", vdevs);
+    args.push("--".into());
+    args.extend(strings(app));
+    args.push("--json".into());
+    let gen = PathBuf::from(env!("CARGO_BIN_EXE_vnf-gen"));
+    let mut p = Proc::spawn(dir, tag, &gen, &args, Some(&prefix));
+    let st = p.wait_timeout(Duration::from_secs(60));
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "vnf-gen failed\n{}",
+        p.output()
+    );
+    let out = p.out();
+    let json = out
+        .lines()
+        .find(|l| l.starts_with("{\"ports\""))
+        .unwrap_or_else(|| panic!("no JSON\n{out}"));
+    json.split("{\"port\":")
+        .skip(1)
+        .map(|obj| {
+            let num = |key: &str| -> u64 {
+                let at = obj
+                    .find(&format!("\"{key}\":"))
+                    .unwrap_or_else(|| panic!("{key} in {obj}"));
+                obj[at + key.len() + 3..]
+                    .split([',', '}'])
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            GenPort {
+                sent: num("sent"),
+                received: num("received"),
+                lost: num("lost"),
+            }
+        })
+        .collect()
 }

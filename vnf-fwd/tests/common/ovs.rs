@@ -1,0 +1,110 @@
+//! A private OVS-DPDK for one test, driven through the project's scripts
+//! (so they are tested too), stopped on drop.
+
+use super::TempDir;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub struct Ovs {
+    dir: TempDir,
+}
+
+/// Counters from `scripts/ovs-show --counters`.
+#[derive(Debug, Default)]
+pub struct OvsCounters {
+    /// n_packets by the flow's in_port.
+    pub flows: HashMap<u16, u64>,
+    /// (rx_pkts, tx_pkts, tx_drop) by port name, where OVS counts them.
+    pub ports: HashMap<String, (u64, u64, u64)>,
+}
+
+fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts")
+}
+
+impl Ovs {
+    /// Starts OVS-DPDK in a private directory with `ovs-br0`, the four
+    /// vhost-user ports of `kind` ("server" or "client") and the write-up's flows.
+    pub fn start(kind: &str) -> Ovs {
+        let ovs = Ovs {
+            dir: TempDir::new("ovs"),
+        };
+        ovs.script("ovs-start", &[]);
+        ovs.script("ovs-ports", &["--kind", kind]);
+        ovs.script("ovs-flows", &[]);
+        ovs
+    }
+
+    fn command(&self, name: &str, args: &[&str]) -> Output {
+        Command::new(scripts().join(name))
+            .args(args)
+            .env("OVS_DIR", self.dir.join("run"))
+            .env("OVS_STATE_DIR", self.dir.join("state"))
+            .output()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// Runs `scripts/<name>`; panics with its output if it fails.
+    pub fn script(&self, name: &str, args: &[&str]) -> String {
+        let out = self.command(name, args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{name} {args:?} failed:\n{text}");
+        text
+    }
+
+    /// The vhost-user socket of OVS port `vhost-userN`.
+    pub fn socket(&self, n: usize) -> String {
+        self.dir
+            .join(&format!("run/vhost-user{n}"))
+            .display()
+            .to_string()
+    }
+
+    /// Stops and starts ovs-vswitchd only (flows re-added by the script).
+    pub fn restart_vswitchd(&self) {
+        self.script("ovs-start", &["--vswitchd-only"]);
+    }
+
+    pub fn counters(&self) -> OvsCounters {
+        let text = self.script("ovs-show", &["--counters"]);
+        let mut c = OvsCounters::default();
+        let field = |line: &str, key: &str| -> Option<u64> {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+        };
+        for line in text.lines() {
+            if line.starts_with("flow ") {
+                if let (Some(port), Some(n)) = (field(line, "in_port="), field(line, "n_packets="))
+                {
+                    *c.flows.entry(port as u16).or_default() += n;
+                }
+            } else if let Some(rest) = line.strip_prefix("port ") {
+                let name = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if let (Some(rx), Some(tx), Some(drop)) = (
+                    field(line, "rx_pkts="),
+                    field(line, "tx_pkts="),
+                    field(line, "tx_drop="),
+                ) {
+                    c.ports.insert(name, (rx, tx, drop));
+                }
+            }
+        }
+        c
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        let _ = self.command("ovs-stop", &[]);
+    }
+}

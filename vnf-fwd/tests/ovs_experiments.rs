@@ -1,0 +1,251 @@
+//! The write-up's two experiments on real OVS-DPDK, with both vhost-user
+//! port kinds, switch restarts, and a missing socket. With 2 CPUs, OVS's PMD
+//! thread holds CPU 1; the apps share CPU 0 and the rates stay modest:
+//! these tests check counts, not speed.
+
+mod common;
+
+use common::ovs::Ovs;
+use common::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The write-up's pktgen session: port 0 sends 100, port 1 sends 200, 10 % rate.
+const SESSION: [&str; 6] = ["--rate", "10", "--count", "0:100", "--count", "1:200"];
+
+fn vdev(n: usize, ovs: &Ovs, server: bool) -> String {
+    let srv = if server { ",server=1" } else { "" };
+    format!(
+        "net_virtio_user{n},mac=00:00:00:00:00:0{n},path={}{srv}",
+        ovs.socket(n)
+    )
+}
+
+/// The forwarder on vhost-user2/3, started and given time to connect.
+fn start_forwarder(
+    dir: &TempDir,
+    ovs: &Ovs,
+    program: &Path,
+    server: bool,
+    app: &[&str],
+) -> (Proc, String) {
+    let tag = program.file_name().unwrap().to_string_lossy().into_owned();
+    let prefix = format!("vnfovs-{tag}-{}", std::process::id());
+    let mut args = eal_args(
+        &prefix,
+        "0@0,1@0,2@0",
+        &[vdev(2, ovs, server), vdev(3, ovs, server)],
+    );
+    if program.ends_with("dpdk-testpmd") {
+        args.push("--single-file-segments".into());
+    }
+    args.push("--".into());
+    args.extend(strings(app));
+    let mut p = Proc::spawn(dir, &tag, program, &args, Some(&prefix));
+    let ready = if program.ends_with("dpdk-testpmd") {
+        "packet forwarding - ports"
+    } else {
+        "entering main loop"
+    };
+    assert!(
+        p.wait_for_output(ready, Duration::from_secs(30)),
+        "forwarder did not start\n{}",
+        p.output()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    (p, prefix)
+}
+
+fn generate(dir: &TempDir, ovs: &Ovs, server: bool, tag: &str) -> Vec<GenPort> {
+    run_gen(
+        dir,
+        tag,
+        &[vdev(0, ovs, server), vdev(1, ovs, server)],
+        &SESSION,
+    )
+}
+
+/// Exactly 100 and 200 sent, each received on the other port, none lost.
+fn assert_session(gen: &[GenPort]) {
+    assert_eq!(
+        gen,
+        [
+            GenPort {
+                sent: 100,
+                received: 200,
+                lost: 0
+            },
+            GenPort {
+                sent: 200,
+                received: 100,
+                lost: 0
+            }
+        ],
+        "generator counters"
+    );
+}
+
+/// Flows 1->4 and 3->2 carried port 0's 100 frames, 2->3 and 4->1 port 1's 200.
+fn assert_flows(ovs: &Ovs, times: u64) {
+    let c = ovs.counters();
+    for (in_port, n) in [(1, 100), (4, 200), (2, 200), (3, 100)] {
+        assert_eq!(
+            c.flows.get(&in_port),
+            Some(&(n * times)),
+            "flow in_port={in_port}: {c:?}"
+        );
+    }
+}
+
+fn experiment(forwarder: &Path, kind: &str, app: &[&str]) {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new(&format!("exp-{kind}"));
+    let ovs = Ovs::start(kind);
+    let server = kind == "client";
+    let (mut fwd, prefix) = start_forwarder(&dir, &ovs, forwarder, server, app);
+    assert_session(&generate(&dir, &ovs, server, "gen"));
+    assert_flows(&ovs, 1);
+    if server {
+        // OVS counts vhost rx/tx only on dpdkvhostuserclient ports: the
+        // forwarder's ports (connected) agree with the flows, nothing dropped.
+        let c = ovs.counters();
+        assert_eq!(c.ports.get("vhost-user2"), Some(&(100, 200, 0)), "{c:?}");
+        assert_eq!(c.ports.get("vhost-user3"), Some(&(200, 100, 0)), "{c:?}");
+    }
+    let st = fwd.terminate(Duration::from_secs(10));
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "forwarder exit\n{}",
+        fwd.output()
+    );
+    if forwarder == vnf_fwd() {
+        let stats = final_port_stats(&fwd.out());
+        assert_eq!(
+            stats,
+            vec![(0, [100, 200, 0]), (1, [200, 100, 0])],
+            "{}",
+            fwd.out()
+        );
+        assert_no_leftovers(&prefix);
+    }
+}
+
+#[test]
+fn experiment2_vnf_fwd_ovs_as_server() {
+    experiment(&vnf_fwd(), "server", &["-p", "0x3", "-T", "0"]);
+}
+
+#[test]
+fn experiment2_vnf_fwd_app_as_server() {
+    experiment(&vnf_fwd(), "client", &["-p", "0x3", "-T", "0"]);
+}
+
+const TESTPMD_APP: [&str; 5] = [
+    "--burst=64",
+    "--txd=2048",
+    "--rxd=2048",
+    "--stats-period",
+    "3600",
+];
+
+#[test]
+fn experiment1_testpmd_ovs_as_server() {
+    experiment(Path::new("/usr/bin/dpdk-testpmd"), "server", &TESTPMD_APP);
+}
+
+#[test]
+fn experiment1_testpmd_app_as_server() {
+    experiment(Path::new("/usr/bin/dpdk-testpmd"), "client", &TESTPMD_APP);
+}
+
+/// Waits until `p`'s stdout has `needle` `count` times.
+fn wait_count(p: &Proc, needle: &str, count: usize, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if p.out().matches(needle).count() >= count {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn switch_restart_with_server_mode_ports_resumes() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("restart-client");
+    let ovs = Ovs::start("client");
+    let (mut fwd, prefix) =
+        start_forwarder(&dir, &ovs, &vnf_fwd(), true, &["-p", "0x3", "-T", "0"]);
+    assert_session(&generate(&dir, &ovs, true, "gen1"));
+    ovs.restart_vswitchd();
+    // Each link goes down with the switch and comes back, logged with a timestamp.
+    assert!(
+        wait_count(&fwd, "Link up at", 4, Duration::from_secs(30)),
+        "links did not come back\n{}",
+        fwd.output()
+    );
+    assert!(fwd.out().contains("] Port 0 Link down"), "{}", fwd.out());
+    assert_session(&generate(&dir, &ovs, true, "gen2"));
+    assert_flows(&ovs, 1); // the restarted switch counts from zero
+    assert!(
+        fwd.wait_timeout(Duration::ZERO).is_none(),
+        "vnf-fwd died\n{}",
+        fwd.output()
+    );
+    let st = fwd.terminate(Duration::from_secs(10));
+    assert!(st.is_some_and(|s| s.success()), "{}", fwd.output());
+    assert!(!fwd.err().contains("PANIC"), "{}", fwd.output());
+    let stats = final_port_stats(&fwd.out());
+    assert_eq!(stats, vec![(0, [200, 400, 0]), (1, [400, 200, 0])]);
+    assert_no_leftovers(&prefix);
+    for n in [2, 3] {
+        assert!(
+            !Path::new(&ovs.socket(n)).exists(),
+            "socket {n} left behind"
+        );
+    }
+}
+
+#[test]
+fn switch_restart_with_ovs_as_server_is_reported_and_fatal() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("restart-server");
+    let ovs = Ovs::start("server");
+    let (mut fwd, prefix) =
+        start_forwarder(&dir, &ovs, &vnf_fwd(), false, &["-p", "0x3", "-T", "0"]);
+    assert_session(&generate(&dir, &ovs, false, "gen1"));
+    ovs.restart_vswitchd();
+    let st = fwd.wait_timeout(Duration::from_secs(15));
+    let st =
+        st.unwrap_or_else(|| panic!("vnf-fwd kept running into a dead switch\n{}", fwd.output()));
+    assert_eq!(st.code(), Some(1), "{}", fwd.output());
+    let last = fwd.err().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.contains("switch closed") && last.contains("vhost-user2"),
+        "{last}"
+    );
+    assert!(fwd.out().contains("Final statistics"), "{}", fwd.out());
+    assert_no_leftovers(&prefix);
+}
+
+#[test]
+fn missing_socket_is_a_clear_error() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("nosock");
+    let prefix = format!("vnfnosock-{}", std::process::id());
+    let path = dir.join("no-such-switch/vhost-user2").display().to_string();
+    let mut args = eal_args(&prefix, "0@0", &[format!("net_virtio_user2,path={path}")]);
+    args.extend(strings(&["--", "-p", "0x1"]));
+    let mut p = Proc::spawn(&dir, "nosock", &vnf_fwd(), &args, Some(&prefix));
+    let st = p
+        .wait_timeout(Duration::from_secs(20))
+        .expect("hung on a missing socket");
+    assert_eq!(st.code(), Some(1));
+    let last = p.err().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("vnf-fwd: error: ") && last.contains(&path),
+        "{last}"
+    );
+    assert_no_leftovers(&prefix);
+}

@@ -1,0 +1,91 @@
+//! The development loop without OVS: dpdk-testpmd with four net_vhost ports
+//! is the switch (its paired topology joins 0<->1 and 2<->3), vnf-gen sits on
+//! vhost 0 and 2, vnf-fwd on vhost 1 and 3, all over virtio_user.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn vnf_fwd_through_a_testpmd_vhost_switch() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("vhostloop");
+    let sock = |n: usize| dir.join(&format!("vhost{n}.sock")).display().to_string();
+    let switch_prefix = format!("vnfloop-sw-{}", std::process::id());
+    let vhost: Vec<String> = (0..4)
+        .map(|n| format!("net_vhost{n},iface={}", sock(n)))
+        .collect();
+    let mut args = eal_args(&switch_prefix, "0@1,1@1", &vhost);
+    args.push("--single-file-segments".into());
+    args.extend(strings(&[
+        "--",
+        "--forward-mode=io",
+        "--stats-period",
+        "3600",
+    ]));
+    let mut switch = Proc::spawn(
+        &dir,
+        "switch",
+        std::path::Path::new("/usr/bin/dpdk-testpmd"),
+        &args,
+        Some(&switch_prefix),
+    );
+    assert!(
+        switch.wait_for_output("packet forwarding - ports", Duration::from_secs(30)),
+        "{}",
+        switch.output()
+    );
+
+    let fwd_prefix = format!("vnfloop-fwd-{}", std::process::id());
+    let vdevs = [
+        format!("net_virtio_user0,path={}", sock(1)),
+        format!("net_virtio_user1,path={}", sock(3)),
+    ];
+    let mut args = eal_args(&fwd_prefix, "0@0", &vdevs);
+    args.extend(strings(&[
+        "--", "-p", "0x3", "-q", "2", "-T", "0", "--mode", "macswap",
+    ]));
+    let mut fwd = Proc::spawn(&dir, "fwd", &vnf_fwd(), &args, Some(&fwd_prefix));
+    assert!(
+        fwd.wait_for_output("entering main loop", Duration::from_secs(30)),
+        "{}",
+        fwd.output()
+    );
+
+    let gen_vdevs = [
+        format!("net_virtio_user0,path={}", sock(0)),
+        format!("net_virtio_user1,path={}", sock(2)),
+    ];
+    let gen = run_gen(
+        &dir,
+        "gen",
+        &gen_vdevs,
+        &[
+            "--rate", "10000pps", "--count", "0:1000", "--count", "1:2000",
+        ],
+    );
+    assert_eq!(
+        gen,
+        [
+            GenPort {
+                sent: 1000,
+                received: 2000,
+                lost: 0
+            },
+            GenPort {
+                sent: 2000,
+                received: 1000,
+                lost: 0
+            }
+        ]
+    );
+    let st = fwd.terminate(Duration::from_secs(10));
+    assert!(st.is_some_and(|s| s.success()), "{}", fwd.output());
+    assert_eq!(
+        final_port_stats(&fwd.out()),
+        vec![(0, [2000, 1000, 0]), (1, [1000, 2000, 0])]
+    );
+    assert_no_leftovers(&fwd_prefix);
+    drop(switch);
+}
