@@ -31,6 +31,8 @@ enum AppError {
     EalArgs(#[from] eal_args::Error),
     #[error("port {port}: the vhost-user switch closed {path}; virtio_user as a client cannot reconnect, so vnf-fwd exits for its supervisor to restart it (ports with server=1 and OVS dpdkvhostuserclient survive switch restarts)")]
     SwitchGone { port: u16, path: String },
+    #[error("internal error in the forwarding plan: {0}")]
+    Plan(String),
     #[error("argument {0:?} is not valid UTF-8")]
     NotUtf8(std::ffi::OsString),
 }
@@ -150,7 +152,8 @@ fn run() -> Result<(), AppError> {
     println!("\nFinal statistics:{}", stats.render_l2fwd(false));
     print!("{}", stats.render_details());
     for port in ports {
-        print!("Closing port {}...", port.id());
+        let verb = if leave_open { "Stopping" } else { "Closing" };
+        print!("{verb} port {}...", port.id());
         drop(port);
         println!(" Done");
     }
@@ -201,13 +204,17 @@ impl Run<'_, '_> {
         for plan in self.lcores {
             let mut lanes = Vec::with_capacity(plan.pairs.len());
             for &pair in &plan.pairs {
-                // The plan is a bijection on ports, so each queue is taken once.
+                // The plan is a bijection on ports, so each queue is taken once;
+                // anything else is a bug in the plan, reported rather than panicked on.
                 let (Some(rxq), Some(txq), Some(counters)) = (
                     take(&mut rx, pair.rx),
                     take(&mut tx, pair.tx),
                     self.stats.lane(pair),
                 ) else {
-                    unreachable!("port plan uses port {} or {} twice", pair.rx, pair.tx);
+                    return Err(AppError::Plan(format!(
+                        "port {} or {} used twice",
+                        pair.rx, pair.tx
+                    )));
                 };
                 lanes.push(Lane {
                     rx: rxq,
@@ -217,7 +224,10 @@ impl Run<'_, '_> {
                 });
             }
             let Some(counters) = self.stats.lcore(plan.lcore) else {
-                unreachable!("stats cover every planned lcore");
+                return Err(AppError::Plan(format!(
+                    "lcore {} has no counters",
+                    plan.lcore
+                )));
             };
             let work = LcoreWork { lanes, counters };
             if plan.lcore == main {
