@@ -11,19 +11,21 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
-    let dpdk = match pkg_config::Config::new()
+    // A quiet probe first, so a missing libdpdk fails with the one line below
+    // rather than under pkg-config's pages of cargo metadata.
+    let found = pkg_config::Config::new()
         .atleast_version("22.11")
-        .cargo_metadata(true)
+        .cargo_metadata(false)
+        .env_metadata(false)
+        .probe("libdpdk");
+    if found.is_err() {
+        eprintln!("{INSTALL_HINT}");
+        std::process::exit(1);
+    }
+    pkg_config::Config::new()
+        .atleast_version("22.11")
         .probe("libdpdk")
-    {
-        Ok(lib) => lib,
-        Err(_) => {
-            // One line the user can act on, instead of pkg-config's multi-line report.
-            eprintln!("{INSTALL_HINT}");
-            println!("cargo:warning={INSTALL_HINT}");
-            std::process::exit(1);
-        }
-    };
+        .expect("libdpdk was found a moment ago");
 
     // `pkg-config --cflags libdpdk` carries `-include rte_config.h` and the
     // `-march` level the headers are written for: both C and bindgen need them.
@@ -73,7 +75,6 @@ fn main() {
     bindings
         .write_to_file(out.join("bindings.rs"))
         .expect("write bindings.rs");
-    let _ = dpdk;
 }
 
 /// The compile flags pkg-config reports for libdpdk (include paths, defines,

@@ -165,3 +165,27 @@ fn portmap_and_writeup_style_eal_options() {
     assert_no_leftovers(&prefix);
     drop(p);
 }
+
+#[test]
+fn sigint_stops_like_sigterm() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("sigint");
+    let prefix = format!("vnfnull-sigint-{}", std::process::id());
+    let mut args = eal_args(&prefix, "0@0", &null_vdevs(2));
+    args.extend(strings(&["--", "-p", "0x3", "-q", "2", "-T", "0"]));
+    let mut p = Proc::spawn(&dir, "sigint", &vnf_fwd(), &args, Some(&prefix));
+    assert!(
+        p.wait_for_output("entering main loop", Duration::from_secs(20)),
+        "{}",
+        p.output()
+    );
+    p.signal(libc::SIGINT);
+    let st = p.wait_timeout(Duration::from_secs(1));
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "no clean exit within 1 s of SIGINT\n{}",
+        p.output()
+    );
+    assert!(p.out().contains("Final statistics"), "{}", p.out());
+    assert_no_leftovers(&prefix);
+}
