@@ -27,8 +27,8 @@ pub struct LcoreWork<'a, E> {
 const TICK_EVERY: u32 = 256;
 
 /// Polls the lanes until `stop` is set, `burst` frames per rx burst.
-/// With `record_cycles`, the TSC cycles of iterations that received frames are
-/// added to the lcore's busy counters (one TSC read per iteration).
+/// With `record_cycles`, the TSC cycles of each lane poll that received
+/// frames are added to the lcore's busy counters (one TSC read per poll).
 /// `tick`, when given (on the main lcore), is called every [`TICK_EVERY`]
 /// iterations: statistics and link polling live there, off the fast path.
 pub fn poll<E: Engine>(
@@ -39,37 +39,37 @@ pub fn poll<E: Engine>(
     mut tick: Option<&mut dyn FnMut()>,
 ) {
     let mut frames = MbufBurst::new();
-    let mut last = rdtsc();
+    // With record_cycles: the TSC at the end of the previous lane's poll, so
+    // each lane's poll is timed with one read (testpmd times each stream's
+    // burst the same way, counting only bursts that received frames).
+    let mut last = if record_cycles { rdtsc() } else { 0 };
     let mut iterations = 0u32;
     while !stop.load(Relaxed) {
-        let mut received = 0;
         for lane in work.lanes.iter_mut() {
             let n = lane.rx.rx_burst(&mut frames, burst);
-            if n == 0 {
-                continue;
+            if n > 0 {
+                let malformed = if E::REWRITES {
+                    frames.retain_frames(|frame| lane.engine.rewrite(frame))
+                } else {
+                    0
+                };
+                let (sent, dropped) = lane.tx.tx_burst(&mut frames);
+                let c = lane.counters;
+                bump(&c.rx, n as u64);
+                bump(&c.tx, sent as u64);
+                if dropped + malformed > 0 {
+                    bump(&c.dropped, (dropped + malformed) as u64);
+                    bump(&c.malformed, malformed as u64);
+                }
             }
-            received += n;
-            let malformed = if E::REWRITES {
-                frames.retain_frames(|frame| lane.engine.rewrite(frame))
-            } else {
-                0
-            };
-            let (sent, dropped) = lane.tx.tx_burst(&mut frames);
-            let c = lane.counters;
-            bump(&c.rx, n as u64);
-            bump(&c.tx, sent as u64);
-            if dropped + malformed > 0 {
-                bump(&c.dropped, (dropped + malformed) as u64);
-                bump(&c.malformed, malformed as u64);
+            if record_cycles {
+                let now = rdtsc();
+                if n > 0 {
+                    bump(&work.counters.busy_cycles, now.wrapping_sub(last));
+                    bump(&work.counters.busy_packets, n as u64);
+                }
+                last = now;
             }
-        }
-        if record_cycles {
-            let now = rdtsc();
-            if received > 0 {
-                bump(&work.counters.busy_cycles, now.wrapping_sub(last));
-                bump(&work.counters.busy_packets, received as u64);
-            }
-            last = now;
         }
         iterations = iterations.wrapping_add(1);
         if iterations.is_multiple_of(TICK_EVERY) {

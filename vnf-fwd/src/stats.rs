@@ -31,9 +31,9 @@ pub struct LaneCounters {
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub struct LcoreCounters {
-    /// TSC cycles spent in loop iterations that received at least one frame.
+    /// TSC cycles spent in lane polls that received at least one frame.
     pub busy_cycles: AtomicU64,
-    /// Frames received in those iterations.
+    /// Frames received in those polls.
     pub busy_packets: AtomicU64,
 }
 
