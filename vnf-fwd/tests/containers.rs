@@ -356,62 +356,6 @@ fn generate(ovs: &Ovs, form: Form, tag: &str) -> Vec<GenPort> {
     parse_gen_json(&c.out())
 }
 
-/// The ports of `vnf-gen --json`'s line.
-fn parse_gen_json(out: &str) -> Vec<GenPort> {
-    let json = out
-        .lines()
-        .find(|l| l.starts_with("{\"ports\""))
-        .unwrap_or_else(|| panic!("no JSON\n{out}"));
-    json.split("{\"port\":")
-        .skip(1)
-        .map(|obj| {
-            let num = |key: &str| -> u64 {
-                let at = obj.find(&format!("\"{key}\":")).unwrap();
-                obj[at + key.len() + 3..]
-                    .split([',', '}'])
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            };
-            GenPort {
-                sent: num("sent"),
-                received: num("received"),
-                lost: num("lost"),
-            }
-        })
-        .collect()
-}
-
-/// Exactly 100 and 200 sent, each received on the other port, none lost.
-fn assert_session(gen: &[GenPort]) {
-    let want = [
-        GenPort {
-            sent: 100,
-            received: 200,
-            lost: 0,
-        },
-        GenPort {
-            sent: 200,
-            received: 100,
-            lost: 0,
-        },
-    ];
-    assert_eq!(gen, want, "generator counters");
-}
-
-/// Flows 1->4 and 3->2 carried port 0's 100 frames, 2->3 and 4->1 port 1's 200.
-fn assert_flows(ovs: &Ovs, times: u64) {
-    let c = ovs.counters();
-    for (in_port, n) in [(1, 100), (3, 100), (2, 200), (4, 200)] {
-        assert_eq!(
-            c.flows.get(&in_port),
-            Some(&(n * times)),
-            "flow in_port={in_port}: {c:?}"
-        );
-    }
-}
-
 /// One experiment: the forwarder's container, the session from the
 /// generator's, then `docker stop` on the forwarder, which must exit 0 within
 /// the grace period. Returns the generator's counters and the forwarder's logs.
@@ -434,7 +378,7 @@ fn experiment2_vnf_fwd_in_containers() {
     let ovs = Ovs::start("server");
     let (gen, out) = experiment(&ovs, Forwarder::VnfFwd, Form::Privileged, "exp2");
     assert_session(&gen);
-    assert_flows(&ovs, 1);
+    ovs.assert_flows(1);
     assert_eq!(
         final_port_stats(&out),
         vec![(0, [100, 200, 0]), (1, [200, 100, 0])],
@@ -449,10 +393,10 @@ fn reference_image_testpmd_and_l2fwd_forward_the_session() {
     let ovs = Ovs::start("server");
     let (gen, _) = experiment(&ovs, Forwarder::Testpmd, Form::Privileged, "exp1");
     assert_session(&gen);
-    assert_flows(&ovs, 1);
+    ovs.assert_flows(1);
     let (gen, _) = experiment(&ovs, Forwarder::L2fwd, Form::Privileged, "l2fwd");
     assert_session(&gen);
-    assert_flows(&ovs, 2);
+    ovs.assert_flows(2);
 }
 
 #[test]
@@ -472,7 +416,7 @@ fn least_privilege_forwards_the_same_packets() {
             "{form:?} forwarder\n{out_l}"
         );
     }
-    assert_flows(&ovs, 3);
+    ovs.assert_flows(3);
 }
 
 /// `docker stop` while traffic flows, with `server=1` ports over stale

@@ -65,38 +65,6 @@ fn generate(dir: &TempDir, ovs: &Ovs, server: bool, tag: &str) -> Vec<GenPort> {
     )
 }
 
-/// Exactly 100 and 200 sent, each received on the other port, none lost.
-fn assert_session(gen: &[GenPort]) {
-    assert_eq!(
-        gen,
-        [
-            GenPort {
-                sent: 100,
-                received: 200,
-                lost: 0
-            },
-            GenPort {
-                sent: 200,
-                received: 100,
-                lost: 0
-            }
-        ],
-        "generator counters"
-    );
-}
-
-/// Flows 1->4 and 3->2 carried port 0's 100 frames, 2->3 and 4->1 port 1's 200.
-fn assert_flows(ovs: &Ovs, times: u64) {
-    let c = ovs.counters();
-    for (in_port, n) in [(1, 100), (4, 200), (2, 200), (3, 100)] {
-        assert_eq!(
-            c.flows.get(&in_port),
-            Some(&(n * times)),
-            "flow in_port={in_port}: {c:?}"
-        );
-    }
-}
-
 /// Runs one experiment; returns the forwarder's stdout.
 fn experiment(forwarder: &Path, kind: &str, app: &[&str]) -> String {
     let _lock = dpdk_lock();
@@ -105,7 +73,7 @@ fn experiment(forwarder: &Path, kind: &str, app: &[&str]) -> String {
     let server = kind == "client";
     let (mut fwd, prefix) = start_forwarder(&dir, &ovs, forwarder, server, app);
     assert_session(&generate(&dir, &ovs, server, "gen"));
-    assert_flows(&ovs, 1);
+    ovs.assert_flows(1);
     if server {
         // OVS counts vhost rx/tx only on dpdkvhostuserclient ports: the
         // forwarder's ports (connected) agree with the flows, nothing dropped.
@@ -195,7 +163,7 @@ fn switch_restart_with_server_mode_ports_resumes() {
     );
     assert!(fwd.out().contains("] Port 0 Link down"), "{}", fwd.out());
     assert_session(&generate(&dir, &ovs, true, "gen2"));
-    assert_flows(&ovs, 1); // the restarted switch counts from zero
+    ovs.assert_flows(1); // the restarted switch counts from zero
     assert!(
         fwd.wait_timeout(Duration::ZERO).is_none(),
         "vnf-fwd died\n{}",

@@ -352,7 +352,11 @@ pub fn run_gen(dir: &TempDir, tag: &str, vdevs: &[String], app: &[&str]) -> Vec<
         "vnf-gen failed\n{}",
         p.output()
     );
-    let out = p.out();
+    parse_gen_json(&p.out())
+}
+
+/// The ports of `vnf-gen --json`'s line in `out`, in port order.
+pub fn parse_gen_json(out: &str) -> Vec<GenPort> {
     let json = out
         .lines()
         .find(|l| l.starts_with("{\"ports\""))
@@ -378,4 +382,22 @@ pub fn run_gen(dir: &TempDir, tag: &str, vdevs: &[String], app: &[&str]) -> Vec<
             }
         })
         .collect()
+}
+
+/// The write-up's pktgen session came back whole: exactly 100 and 200 sent,
+/// each received on the other port, none lost.
+pub fn assert_session(gen: &[GenPort]) {
+    let want = [
+        GenPort {
+            sent: 100,
+            received: 200,
+            lost: 0,
+        },
+        GenPort {
+            sent: 200,
+            received: 100,
+            lost: 0,
+        },
+    ];
+    assert_eq!(gen, want, "generator counters");
 }

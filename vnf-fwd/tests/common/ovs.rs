@@ -70,6 +70,19 @@ impl Ovs {
         self.script("ovs-start", &["--vswitchd-only"]);
     }
 
+    /// The write-up's session crossed the flows `times` times: 1->4 and 3->2
+    /// carried port 0's 100 frames, 2->3 and 4->1 port 1's 200.
+    pub fn assert_flows(&self, times: u64) {
+        let c = self.counters();
+        for (in_port, n) in [(1, 100), (3, 100), (2, 200), (4, 200)] {
+            assert_eq!(
+                c.flows.get(&in_port),
+                Some(&(n * times)),
+                "flow in_port={in_port}: {c:?}"
+            );
+        }
+    }
+
     pub fn counters(&self) -> OvsCounters {
         let text = self.script("ovs-show", &["--counters"]);
         let mut c = OvsCounters::default();
