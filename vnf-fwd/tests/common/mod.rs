@@ -94,11 +94,24 @@ impl Proc {
         args: &[String],
         prefix: Option<&str>,
     ) -> Proc {
+        Proc::spawn_with_stdin(dir, name, program, args, prefix, Stdio::null())
+    }
+
+    /// As [`Proc::spawn`], with `stdin` (`Stdio::piped()` to drive an
+    /// interactive program through `child.stdin`).
+    pub fn spawn_with_stdin(
+        dir: &TempDir,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        prefix: Option<&str>,
+        stdin: Stdio,
+    ) -> Proc {
         let stdout = dir.join(&format!("{name}.out"));
         let stderr = dir.join(&format!("{name}.err"));
         let child = Command::new(program)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
             .spawn()
