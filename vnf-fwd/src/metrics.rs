@@ -25,8 +25,8 @@ const MAX_REQUEST: usize = 8192;
 pub enum Error {
     #[error("--metrics-addr {addr}: cannot listen: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
-    #[error("--metrics-addr {addr}: cannot start the server thread: {source}")]
-    Spawn { addr: SocketAddr, source: io::Error },
+    #[error("--metrics-addr: cannot start the server thread: {0}")]
+    Spawn(io::Error),
 }
 
 /// The forwarder's counters and gauges, shared by the lcores (which write the
@@ -460,10 +460,6 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Serves `live` on `listener` (from [`bind`]) until dropped.
     pub fn start(listener: TcpListener, live: Arc<Live>) -> Result<Self, Error> {
-        let addr = listener.local_addr().map_err(|source| Error::Spawn {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            source,
-        })?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("vnf-metrics".into())
@@ -471,7 +467,7 @@ impl MetricsServer {
                 let stop = stop.clone();
                 move || serve(&listener, &live, &stop)
             })
-            .map_err(|source| Error::Spawn { addr, source })?;
+            .map_err(Error::Spawn)?;
         Ok(MetricsServer {
             stop,
             thread: Some(thread),
