@@ -6,7 +6,9 @@
 //!
 //! Two topologies: net_null (the highest rate, vnf-fwd alone), and the vhost
 //! loop, where dpdk-testpmd with net_vhost ports generates (flowgen) and sinks,
-//! so every frame is counted by both sides.
+//! so every frame is counted by both sides. In both, every 10 s, vnf-fwd's
+//! counters (its telemetry command) are held against its devices' own
+//! (DPDK's `/ethdev/stats`).
 
 mod common;
 
@@ -120,7 +122,7 @@ fn soak_net_null() {
     ]));
     let mut p = Proc::spawn(&dir, "fwd", &vnf_fwd(), &args, Some(&prefix));
     wait_first_line(&mut p);
-    std::thread::sleep(Duration::from_secs(secs));
+    soak(&prefix, secs);
     let lines = stop_and_parse(p, &[(0, 1), (1, 0)]);
     // net_null takes every frame: nothing may be dropped.
     let end = lines.last().unwrap();
@@ -130,9 +132,53 @@ fn soak_net_null() {
     assert_no_leftovers(&prefix);
 }
 
-/// One net_vhost port's counters in testpmd, from its telemetry socket.
-fn testpmd_port(prefix: &str, port: u16) -> (u64, u64) {
-    let reply = telemetry(prefix, &format!("/ethdev/stats,{port}")).expect("testpmd telemetry");
+/// Lets vnf-fwd (`prefix`) forward for `secs`, checking its counters against
+/// its devices' every 10 s.
+fn soak(prefix: &str, secs: u64) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        std::thread::sleep(left.min(Duration::from_secs(10)));
+        assert_counts_match_the_device(prefix, 32);
+    }
+}
+
+/// vnf-fwd's (rx, tx) per port, from its telemetry command.
+fn vnf_fwd_counts(prefix: &str) -> Vec<(u64, u64)> {
+    let reply = telemetry(prefix, "/vnf_fwd/stats").expect("vnf-fwd telemetry");
+    let v: serde_json::Value = serde_json::from_str(&reply).expect("JSON");
+    let array = |k: &str| -> Vec<u64> {
+        v["/vnf_fwd/stats"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("{k} in {reply}"))
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect()
+    };
+    array("rx").into_iter().zip(array("tx")).collect()
+}
+
+/// While vnf-fwd runs, checks its counters against the devices' own, read
+/// between two reads of its counters: the device counts a burst before
+/// vnf-fwd does, so `before <= device <= after + burst` for rx and tx, and
+/// a frame counted twice would break the first inequality.
+fn assert_counts_match_the_device(prefix: &str, burst: u64) {
+    let before = vnf_fwd_counts(prefix);
+    let device: Vec<(u64, u64)> = (0..before.len() as u16)
+        .map(|port| ethdev_counts(prefix, port))
+        .collect();
+    let after = vnf_fwd_counts(prefix);
+    for (port, ((b, d), a)) in before.iter().zip(&device).zip(&after).enumerate() {
+        assert!(
+            b.0 <= d.0 && d.0 <= a.0 + burst && b.1 <= d.1 && d.1 <= a.1 + burst,
+            "port {port}: vnf-fwd (rx, tx) {b:?} .. {a:?}, the device's {d:?}"
+        );
+    }
+}
+
+/// A port's (ipackets, opackets) as its driver counts them, from the
+/// process's telemetry socket (`/ethdev/stats`).
+fn ethdev_counts(prefix: &str, port: u16) -> (u64, u64) {
+    let reply = telemetry(prefix, &format!("/ethdev/stats,{port}")).expect("ethdev telemetry");
     let v: serde_json::Value = serde_json::from_str(&reply).expect("JSON");
     let s = &v["/ethdev/stats"];
     let get = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {reply}"));
@@ -203,7 +249,7 @@ fn soak_vhost_loop_counted_end_to_end() {
         console.flush().unwrap();
     };
     say("start");
-    std::thread::sleep(Duration::from_secs(secs));
+    soak(&fwd_prefix, secs);
     // Stop generating; vnf-fwd empties its rx rings into testpmd's; then
     // testpmd receives what is left in them without sending anything.
     let generating_until = clock_start.elapsed().as_secs_f64() - 1.0;
@@ -214,8 +260,8 @@ fn soak_vhost_loop_counted_end_to_end() {
     std::thread::sleep(Duration::from_secs(1));
     say("stop");
     std::thread::sleep(Duration::from_millis(500));
-    let (sw_rx0, sw_tx0) = testpmd_port(&sw_prefix, 0);
-    let (sw_rx1, sw_tx1) = testpmd_port(&sw_prefix, 1);
+    let (sw_rx0, sw_tx0) = ethdev_counts(&sw_prefix, 0);
+    let (sw_rx1, sw_tx1) = ethdev_counts(&sw_prefix, 1);
 
     let lines = stop_and_parse(fwd, &[(0, 1), (1, 0)]);
     let end = lines.last().unwrap().clone();
