@@ -6,6 +6,7 @@
 pub mod frames;
 pub mod ovs;
 pub mod pcap;
+pub mod vhost;
 
 use std::fs::{self, File};
 use std::os::unix::io::AsRawFd;
