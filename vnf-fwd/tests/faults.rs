@@ -166,6 +166,57 @@ fn sigkill_then_immediate_restart_with_file_prefix() {
     sigkill_then_restart("kill-prefix", false);
 }
 
+/// With `server=1` vnf-fwd owns the vhost-user sockets; a killed run leaves
+/// their files, which must not stop the next run from listening, and the
+/// switch (a vhost-user client) reconnects to the new run.
+#[test]
+fn sigkill_then_immediate_restart_with_server_sockets() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("kill-server");
+    let switch_vdevs: Vec<String> = (0..2)
+        .map(|n| format!("{},client=1", vhost::vhost_vdev(&dir, n)))
+        .collect();
+    let _switch = vhost::start(&dir, "switch", &switch_vdevs);
+    let prefix = format!("vnffault-kill-server-{}", std::process::id());
+    let vdevs: Vec<String> = (0..2)
+        .map(|n| {
+            format!(
+                "net_virtio_user{n},path={},server=1",
+                vhost::socket(&dir, n)
+            )
+        })
+        .collect();
+    let eal = eal_args(&prefix, "0@0", &vdevs);
+    let app = ["-p", "0x3", "-q", "2", "-T", "0"];
+    let mut first = start_fwd(&dir, "first", &prefix, &eal, &app);
+    assert!(first.out().contains("Port 1 Link up"), "{}", first.output());
+    first.signal(libc::SIGKILL);
+    assert!(first.wait_timeout(Duration::from_secs(5)).is_some());
+    let socket = vhost::socket(&dir, 0);
+    assert!(
+        std::path::Path::new(&socket).exists(),
+        "no stale socket to test with"
+    );
+
+    let mut second = start_fwd(&dir, "second", &prefix, &eal, &app);
+    let out = second.out();
+    assert!(
+        out.contains("Port 0 Link up") && out.contains("Port 1 Link up"),
+        "{out}"
+    );
+    stop_fwd(&mut second);
+    for n in 0..2 {
+        let socket = vhost::socket(&dir, n);
+        assert!(
+            !std::path::Path::new(&socket).exists(),
+            "{socket} left behind"
+        );
+    }
+    assert_no_leftovers(&prefix);
+    drop(second);
+    drop(first);
+}
+
 #[test]
 fn generator_killed_and_restarted_while_forwarding() {
     let _lock = dpdk_lock();

@@ -32,7 +32,12 @@ fn switch_args(tag: &str, vdevs: &[String], app: &[&str]) -> (Vec<String>, Strin
 /// it is up (0<->1 and 2<->3).
 pub fn start_loop(dir: &TempDir, tag: &str) -> Proc {
     let vdevs: Vec<String> = (0..4).map(|n| vhost_vdev(dir, n)).collect();
-    let (args, prefix) = switch_args(tag, &vdevs, &[]);
+    start(dir, tag, &vdevs)
+}
+
+/// A switch on `vdevs`, forwarding as soon as it is up.
+pub fn start(dir: &TempDir, tag: &str, vdevs: &[String]) -> Proc {
+    let (args, prefix) = switch_args(tag, vdevs, &[]);
     let mut sw = Proc::spawn(dir, tag, Path::new(TESTPMD), &args, Some(&prefix));
     assert!(
         sw.wait_for_output("packet forwarding - ports", Duration::from_secs(30)),
