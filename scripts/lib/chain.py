@@ -701,7 +701,6 @@ def main(argv):
             try:
                 up(chain)
             except BaseException:
-                if os.environ.get("XKEEP"): raise
                 say("bring-up failed: taking down what was made")
                 down(chain)
                 raise
