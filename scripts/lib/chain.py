@@ -474,8 +474,6 @@ def wait_links(chain, vnfs, state, timeout=LINK_TIMEOUT):
 # --- Commands -------------------------------------------------------------------------
 
 def up(chain):
-    if load_state(chain) is not None:
-        raise ChainError(f"chain {chain.name} is up already (state in {state_path(chain).parent}); chain down first")
     state = {"file": str(chain.path), "started_ovs": False, "created_bridge": False, "netns": [], "veths": [],
              "ports": [], "groups": [], "containers": {}, "processes": {}, "sockets": []}
     save_state(chain, state)
@@ -553,9 +551,14 @@ def down(chain):
                  "processes": {}, "sockets": [str(OVS_DIR / p) for v in chain.all_vnfs() for p in v.ports]}
         if not ovs_running() and not state["netns"]:
             say(f"{chain.name} is not up")
-    # VNFs first: docker stop / SIGTERM, so each prints its final statistics.
+    # VNFs first: docker stop / SIGTERM, so each prints its final statistics,
+    # shown here before their logs go.
     for v in chain.all_vnfs():
         stop_vnf(chain, v, state)
+        final = parse_vnf_stats(vnf_log(chain, v, state))
+        if final:
+            say(f"{v.name} final statistics: " + "; ".join(
+                f"port {p} rx {r} tx {t} dropped {d}" for p, (t, r, d) in sorted(final.items())))
     for name in state["containers"].values():
         run(["docker", "rm", "-f", name], check=False)
     if ovs_running():
@@ -698,6 +701,9 @@ def main(argv):
     try:
         chain = load(rest[0])
         if cmd == "up":
+            if load_state(chain) is not None:
+                raise ChainError(f"chain {chain.name} is up already (state in {state_path(chain).parent}); "
+                                 f"chain down first")
             try:
                 up(chain)
             except BaseException:

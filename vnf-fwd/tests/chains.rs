@@ -372,28 +372,27 @@ fn intact(_toward_b: bool, sent: &str, got: &str) -> (String, String) {
 
 /// Nothing of chain `name` is left: no bridge (the chain made it), ports,
 /// flows, containers, namespaces, veths, sockets, DPDK files or state.
+/// With OVS still running (the test started it) its bridges and interfaces
+/// are checked; if the chain started OVS, OVS must be gone.
 fn assert_torn_down(ovs: &Ovs, name: &str, netns: &[&str], veths: &[&str], vnfs: &[&str]) {
-    let out = Command::new("ovs-vsctl")
-        .args(["--timeout=10", "list-br"])
-        .env("OVS_RUNDIR", ovs.run_dir())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", output_text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "",
-        "bridges left"
-    );
-    let out = Command::new("ovs-vsctl")
-        .args(["--timeout=10", "--columns=name", "list", "Interface"])
-        .env("OVS_RUNDIR", ovs.run_dir())
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "",
-        "interfaces left"
-    );
+    if ovs.vswitchd_running() {
+        for (args, what) in [
+            (&["list-br"][..], "bridges left"),
+            (
+                &["--columns=name", "list", "Interface"][..],
+                "interfaces left",
+            ),
+        ] {
+            let out = Command::new("ovs-vsctl")
+                .arg("--timeout=10")
+                .args(args)
+                .env("OVS_RUNDIR", ovs.run_dir())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", output_text(&out));
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "{what}");
+        }
+    }
     let label = format!("label=vnf-fwd.chain={name}");
     let out = docker(&["ps", "-a", "-q", "--filter", &label]);
     assert_eq!(
@@ -610,8 +609,10 @@ fn passive_tap_gets_a_copy_of_every_frame() {
         netns: "pv-host-b",
         ip: "198.18.2.2",
     };
-    let ovs = Ovs::start_switch();
+    // No OVS running: `chain up` starts it and `chain down` stops it.
+    let ovs = Ovs::private_dir();
     let mut chain = Chain::up(&ovs, &file);
+    assert!(ovs.vswitchd_running(), "chain up started OVS");
     assert_eq!(ping(a, b, 3, 10), 3, "ping a -> b");
     pin_neighbours(a, b);
     let d = exchange(&dir, &chain, (a, b), (100, 50), intact, |d| {
@@ -627,8 +628,16 @@ fn passive_tap_gets_a_copy_of_every_frame() {
         Some(&[150, 150, 0]),
         "{d:#?}"
     );
+    // down shows each VNF's final statistics: the tap's whole count (the ping too).
+    let [rx, tx, dropped] = chain.counters().vnfs[&("waf".into(), 0)];
     let out = chain.down();
     assert!(out.contains("passive down"), "{out}");
+    let last = format!("waf final statistics: port 0 rx {rx} tx {tx} dropped {dropped}");
+    assert!(out.contains(&last), "{out}");
+    assert!(
+        !ovs.vswitchd_running(),
+        "chain down stopped the OVS it started"
+    );
     assert_torn_down(
         &ovs,
         "passive",

@@ -39,11 +39,23 @@ impl Ovs {
     /// Starts OVS-DPDK in a private directory, without a bridge: for
     /// `scripts/chain`, which makes its own.
     pub fn start_switch() -> Ovs {
-        let ovs = Ovs {
-            dir: TempDir::new("ovs"),
-        };
+        let ovs = Ovs::private_dir();
         ovs.script("ovs-start", &[]);
         ovs
+    }
+
+    /// Only the private directory, for scripts that start OVS themselves;
+    /// stopped on drop all the same, should they leave it running.
+    pub fn private_dir() -> Ovs {
+        Ovs {
+            dir: TempDir::new("ovs"),
+        }
+    }
+
+    /// Whether our ovs-vswitchd runs (its pid file names a live process).
+    pub fn vswitchd_running(&self) -> bool {
+        std::fs::read_to_string(self.run_dir().join("ovs-vswitchd.pid"))
+            .is_ok_and(|pid| std::path::Path::new("/proc").join(pid.trim()).exists())
     }
 
     /// `scripts/<name> args...` on this OVS, with `env` added.
