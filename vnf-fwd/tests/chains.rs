@@ -569,10 +569,12 @@ fn inline_vnf_rewrites_only_macs_and_stops_traffic_while_down() {
 
     // on_down = "stop" (the default): no way around the VNF while it is down,
     // and the traffic comes back by itself when it is up again.
+    let ovs_pid = vswitchd_pid(&ovs);
     chain.run(&["stop-vnf", "ips"]);
     assert_eq!(ping(INLINE_A, INLINE_B, 3, 3), 0, "ping with the VNF down");
     chain.run(&["start-vnf", "ips"]);
     assert_eq!(ping(INLINE_A, INLINE_B, 3, 15), 3, "ping after the restart");
+    assert_eq!(vswitchd_pid(&ovs), ovs_pid, "OVS restarted");
 
     chain.down();
     assert_torn_down(
