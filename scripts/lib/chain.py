@@ -91,6 +91,9 @@ class Vnf:
     mode: str
     mac_updating: bool
     lcores: str
+    n_lcores: int
+    cpus: set
+    idle_yield: object  # True, False, or None: yield when the CPUs are shared with another VNF
     memory: int
     on_down: str  # "stop" or "bypass"
     stats_period: int
@@ -136,7 +139,7 @@ def check_keys(table, allowed, where):
 
 def parse_vnf(t, index, where, defaults, tap):
     keys = ["name", "run", "image", "binary", "mode", "mac_updating", "lcores", "memory", "on_down",
-            "stats_period", "args", "security"]
+            "stats_period", "args", "security", "idle_yield"]
     check_keys(t, keys, where)
     name = t.get("name")
     if not isinstance(name, str) or not NAME.match(name):
@@ -163,10 +166,37 @@ def parse_vnf(t, index, where, defaults, tap):
     binary = t.get("binary", str(ROOT / "target/release/vnf-fwd"))
     if not os.path.isabs(binary):
         binary = str(ROOT / binary)
+    lcores = str(t.get("lcores", "0@0"))
+    try:
+        ids, cpus = lcore_map(lcores)
+    except ValueError:
+        raise ChainError(f"{where} ({name}): lcores {lcores!r} is not an EAL --lcores map such as 0@0 or 0@0,1@1")
+    idle_yield = t.get("idle_yield")
+    if idle_yield is not None and not isinstance(idle_yield, bool):
+        raise ChainError(f"{where} ({name}): idle_yield is true or false")
     return Vnf(name=name, index=index, run=run_kind, image=t.get("image", "vnf-fwd"), binary=binary,
-               mode=mode, mac_updating=bool(t.get("mac_updating", False)), lcores=str(t.get("lcores", "0@0")),
-               memory=memory, on_down=on_down, stats_period=int(t.get("stats_period", 1)), extra=extra,
-               security=security, tap=tap)
+               mode=mode, mac_updating=bool(t.get("mac_updating", False)), lcores=lcores, n_lcores=len(ids), cpus=cpus,
+               idle_yield=idle_yield, memory=memory, on_down=on_down, stats_period=int(t.get("stats_period", 1)),
+               extra=extra, security=security, tap=tap)
+
+
+def numbers(text):
+    """'1', '1-3', '(1,3-4)' -> the numbers named."""
+    out = set()
+    for part in text.strip("()").split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def lcore_map(lcores):
+    """An EAL --lcores map ('0@0,1@(1,2)', '0-1') as (lcore ids, the CPUs they run on)."""
+    ids, cpus = set(), set()
+    for entry in re.split(r",(?![^()]*\))", lcores):
+        left, at, right = entry.partition("@")
+        ids |= numbers(left)
+        cpus |= numbers(right if at else left)
+    return ids, cpus
 
 
 def in_benchmark_range(address):
@@ -225,6 +255,11 @@ def load(path):
     for t in taps:
         t.ports = [f"{t.name}-p0"]
         t.ofports = [TAP_OFPORT_BASE + t.index]
+    for v in vnfs + taps:
+        if v.idle_yield is None:
+            # Busy pollers sharing a CPU wait for the scheduler to preempt one
+            # another (milliseconds per hop); idle ones yield instead.
+            v.idle_yield = any(w is not v and w.cpus & v.cpus for w in vnfs + taps)
     used = [o.ofport for o in outside] + [p for v in vnfs + taps for p in v.ofports]
     if len(set(used)) != len(used):
         raise ChainError(f"{path}: outside ofports collide with the VNF ports ({VNF_OFPORT_BASE}.., taps {TAP_OFPORT_BASE}..)")
@@ -350,16 +385,17 @@ def vnf_command(chain, v):
     """vnf-fwd's command line (after the image, or the binary): EAL options
     with one server=1 virtio_user vdev per port, then l2fwd's options."""
     sock_dir = CONTAINER_SOCKET_DIR if v.run == "container" else str(OVS_DIR)
-    n_lcores = len([x for x in re.split(r",(?![^()]*\))", v.lcores) if x])
     eal = ["--lcores", v.lcores, "-n", "1", "-m", str(v.memory), "--file-prefix", v.prefix(chain.name), "--no-pci"]
     for i, port in enumerate(v.ports):
         mac = f"02:00:00:01:{v.index + (0x80 if v.tap else 0):02x}:{i:02x}"
         eal += ["--vdev", f"net_virtio_user{i},mac={mac},path={sock_dir}/{port},server=1"]
     nports = len(v.ports)
-    app = ["-p", f"{(1 << nports) - 1:#x}", "-q", str(-(-nports // max(n_lcores, 1))), "--mode", v.mode,
+    app = ["-p", f"{(1 << nports) - 1:#x}", "-q", str(-(-nports // v.n_lcores)), "--mode", v.mode,
            "-T", str(v.stats_period)]
     if v.mode == "l2fwd" and not v.mac_updating:
         app.append("--no-mac-updating")
+    if v.idle_yield:
+        app.append("--idle-yield")
     return eal + ["--"] + app + v.extra
 
 
