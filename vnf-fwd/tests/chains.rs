@@ -671,6 +671,10 @@ fn bad_chain_files_are_one_line_errors() {
             "unknown key(s) lcore",
         ),
         (
+            series.replacen("lcores = \"0@0\"", "lcores = \"zero\"", 1),
+            "not an EAL --lcores map",
+        ),
+        (
             "name = \"x\"\n[[outside]]\n".to_owned(),
             "exactly two [[outside]]",
         ),
