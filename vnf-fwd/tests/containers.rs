@@ -6,11 +6,12 @@
 
 mod common;
 
+use common::docker::{containers_dir, docker, images, output_text};
 use common::ovs::Ovs;
 use common::*;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -19,66 +20,6 @@ const SESSION: [&str; 6] = ["--rate", "10", "--count", "0:100", "--count", "1:20
 
 /// `docker stop`'s grace period before SIGKILL.
 const STOP_TIMEOUT: u64 = 10;
-
-fn containers_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../containers")
-}
-
-fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker")
-}
-
-/// `containers/build` once per test binary: images tagged `:test` from the
-/// binaries under test; installs and starts Docker if needed; fast when the
-/// images are current.
-fn images() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let t0 = Instant::now();
-        let out = Command::new(containers_dir().join("build"))
-            .env("BIN", vnf_fwd().parent().unwrap())
-            .env("TAG", "test")
-            .output()
-            .expect("run containers/build");
-        assert!(
-            out.status.success(),
-            "containers/build failed\n{}",
-            output_text(&out)
-        );
-        eprintln!("images ready in {:.1?}", t0.elapsed());
-        remove_leftovers();
-    });
-}
-
-/// Removes containers of earlier runs of these tests that were killed before
-/// their clean-up (the pid in the name is gone): they may still busy-poll.
-fn remove_leftovers() {
-    let out = docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        "name=vnf-fwd-test-",
-        "--format",
-        "{{.Names}}",
-    ]);
-    for name in String::from_utf8_lossy(&out.stdout).lines() {
-        let pid = name.rsplit('-').next().unwrap_or_default();
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = docker(&["rm", "-f", name]);
-        }
-    }
-}
 
 /// How the containers are run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -116,16 +57,11 @@ fn security_flags(form: Form) -> Vec<String> {
     .clone()
 }
 
-/// The private OVS run directory: the write-up's `/usr/local/var/run/openvswitch`.
-fn run_dir(ovs: &Ovs) -> PathBuf {
-    Path::new(&ovs.socket(0)).parent().unwrap().to_path_buf()
-}
-
 /// The `docker run` options of `form`: security flags and mounts.
 fn run_flags(ovs: &Ovs, form: Form) -> Vec<String> {
     let mut flags = security_flags(form);
     flags.push("-v".into());
-    flags.push(format!("{}:/var/run/openvswitch", run_dir(ovs).display()));
+    flags.push(format!("{}:/var/run/openvswitch", ovs.run_dir().display()));
     match form {
         Form::Privileged => {
             let mounts = std::fs::read_to_string("/proc/mounts").unwrap();

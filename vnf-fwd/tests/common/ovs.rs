@@ -36,13 +36,47 @@ impl Ovs {
         ovs
     }
 
-    fn command(&self, name: &str, args: &[&str]) -> Output {
+    /// Starts OVS-DPDK in a private directory, without a bridge: for
+    /// `scripts/chain`, which makes its own.
+    pub fn start_switch() -> Ovs {
+        let ovs = Ovs::private_dir();
+        ovs.script("ovs-start", &[]);
+        ovs
+    }
+
+    /// Only the private directory, for scripts that start OVS themselves;
+    /// stopped on drop all the same, should they leave it running.
+    pub fn private_dir() -> Ovs {
+        Ovs {
+            dir: TempDir::new("ovs"),
+        }
+    }
+
+    /// Whether our ovs-vswitchd runs (its pid file names a live process).
+    pub fn vswitchd_running(&self) -> bool {
+        std::fs::read_to_string(self.run_dir().join("ovs-vswitchd.pid"))
+            .is_ok_and(|pid| std::path::Path::new("/proc").join(pid.trim()).exists())
+    }
+
+    /// `scripts/<name> args...` on this OVS, with `env` added.
+    pub fn command_env(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(scripts().join(name))
             .args(args)
             .env("OVS_DIR", self.dir.join("run"))
             .env("OVS_STATE_DIR", self.dir.join("state"))
+            .envs(env.iter().copied())
             .output()
             .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn command(&self, name: &str, args: &[&str]) -> Output {
+        self.command_env(name, args, &[])
+    }
+
+    /// The run directory (the write-up's `/usr/local/var/run/openvswitch`):
+    /// database socket, pid files, vhost-user sockets.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
     }
 
     /// Runs `scripts/<name>`; panics with its output if it fails.
