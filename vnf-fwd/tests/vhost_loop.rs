@@ -49,7 +49,7 @@ fn vhost_loop(extra: &[&str]) {
         format!("net_virtio_user1,path={}", sock(2)),
     ];
     let mut gen_args = vec![
-        "--rate", "4000pps", "--count", "0:1000", "--count", "1:2000",
+        "--rate", "10000pps", "--count", "0:1000", "--count", "1:2000",
     ];
     gen_args.extend(extra);
     let gen = run_gen(&dir, "gen", &gen_vdevs, &gen_args);
