@@ -16,7 +16,7 @@ pub mod signal;
 pub use eal::Eal;
 pub use mbuf::{MbufBurst, MAX_BURST};
 pub use mempool::Mempool;
-pub use port::{Link, Port, PortConfig, PortStats, RxQueue, TxQueue};
+pub use port::{Link, Port, PortConfig, PortQueues, PortStats, RxQueue, TxQueue};
 
 use std::ffi::CStr;
 use std::fmt;
@@ -74,6 +74,13 @@ pub enum Error {
         queue: u16,
         op: &'static str,
         errno: Errno,
+    },
+    #[error("port {port}: {asked} {kind} queues requested, the device has at most {max} (a virtio_user vdev has as many as its queues=N)")]
+    TooManyQueues {
+        port: u16,
+        kind: &'static str,
+        asked: u16,
+        max: u16,
     },
     #[error("cannot launch lcore {lcore}: {errno}")]
     Launch { lcore: u32, errno: Errno },
