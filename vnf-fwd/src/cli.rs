@@ -236,6 +236,9 @@ pub struct Options {
     /// `--record-core-cycles` (testpmd's option): count each lcore's busy TSC
     /// cycles, for cycles per packet. Off by default: it costs a TSC read per loop.
     pub record_core_cycles: bool,
+    /// `--idle-yield`: once every rx queue of an lcore comes back empty, yield
+    /// the CPU each loop, for lcores that share a CPU with other busy processes.
+    pub idle_yield: bool,
 }
 
 /// What the command line asks for.
@@ -350,6 +353,10 @@ struct AppArgs {
     #[arg(long = "record-core-cycles")]
     record_core_cycles: bool,
 
+    /// When idle, yield the CPU to other processes sharing it (sched_yield).
+    #[arg(long = "idle-yield")]
+    idle_yield: bool,
+
     /// RX queues per port, 1 to 1024; more than one turns on RSS where the device offers it.
     #[arg(long = "rxq", value_name = "N", default_value_t = 1, value_parser = rxq, allow_hyphen_values = true)]
     rx_queues: u16,
@@ -385,7 +392,7 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
     let usage = format!(
         "{prog} [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating] \
          [--portmap CONFIG] [--mode MODE] [--burst N] [--rxd N] [--txd N] [--record-core-cycles] \
-         [--rxq N] [--txq N]"
+         [--idle-yield] [--rxq N] [--txq N]"
     );
     let argv = std::iter::once(prog).chain(app_args.iter().map(String::as_str));
     let args = match AppArgs::command()
@@ -413,6 +420,7 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
         rxd: args.rxd,
         txd: args.txd,
         record_core_cycles: args.record_core_cycles,
+        idle_yield: args.idle_yield,
     }))
 }
 
@@ -967,6 +975,7 @@ mod tests {
                 rxd: 1024,
                 txd: 1024,
                 record_core_cycles: false,
+                idle_yield: false,
             }
         );
     }

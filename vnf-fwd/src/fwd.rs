@@ -1,6 +1,6 @@
 //! The per-lcore poll-mode loop: for each lane of this lcore, rx burst, rewrite,
 //! tx burst, free and count the rest. Nothing on this path allocates, locks,
-//! logs or makes a system call.
+//! logs or makes a system call (`--idle-yield` yields only once idle).
 
 use crate::dpdk::{rdtsc, MbufBurst, RxQueue, TxQueue};
 use crate::engine::Engine;
@@ -26,28 +26,53 @@ pub struct LcoreWork<'a, E> {
 /// idle, about 100 µs at full load; cheaper than reading the TSC every time.
 const TICK_EVERY: u32 = 256;
 
-/// Polls the lanes until `stop` is set, `burst` frames per rx burst.
-/// With `record_cycles`, the TSC cycles of each lane poll that received
-/// frames are added to the lcore's busy counters (one TSC read per poll).
-/// `tick`, when given (on the main lcore), is called every [`TICK_EVERY`]
-/// iterations: statistics and link polling live there, off the fast path.
+/// Loop iterations in a row in which every lane came back empty before an
+/// `idle_yield` lcore gives its CPU away: a few µs, so frames that arrive
+/// close together are still forwarded without a system call between them.
+const IDLE_BEFORE_YIELD: u32 = 16;
+
+/// How an lcore polls.
+#[derive(Debug, Clone, Copy)]
+pub struct PollConfig {
+    /// Frames per rx burst.
+    pub burst: usize,
+    /// Add the TSC cycles of each lane poll that received frames to the
+    /// lcore's busy counters (one TSC read per poll).
+    pub record_cycles: bool,
+    /// Once idle, call `sched_yield` every loop iteration, so that processes
+    /// sharing this CPU (a generator, another VNF) run at once instead of
+    /// waiting for the scheduler to preempt a busy poller. A no-op when
+    /// nothing else wants the CPU; never done while frames arrive.
+    pub idle_yield: bool,
+}
+
+/// Polls the lanes until `stop` is set. `tick`, when given (on the main
+/// lcore), is called every [`TICK_EVERY`] iterations: statistics and link
+/// polling live there, off the fast path.
 pub fn poll<E: Engine>(
     work: &mut LcoreWork<'_, E>,
-    burst: usize,
-    record_cycles: bool,
+    cfg: PollConfig,
     stop: &AtomicBool,
     mut tick: Option<&mut dyn FnMut()>,
 ) {
+    let PollConfig {
+        burst,
+        record_cycles,
+        idle_yield,
+    } = cfg;
     let mut frames = MbufBurst::new();
     // With record_cycles: the TSC at the end of the previous lane's poll, so
     // each lane's poll is timed with one read (testpmd times each stream's
     // burst the same way, counting only bursts that received frames).
     let mut last = if record_cycles { rdtsc() } else { 0 };
     let mut iterations = 0u32;
+    let mut idle = 0u32;
     while !stop.load(Relaxed) {
+        let mut received = false;
         for lane in work.lanes.iter_mut() {
             let n = lane.rx.rx_burst(&mut frames, burst);
             if n > 0 {
+                received = true;
                 let malformed = if E::REWRITES {
                     frames.retain_frames(|frame| lane.engine.rewrite(frame))
                 } else {
@@ -69,6 +94,12 @@ pub fn poll<E: Engine>(
                     bump(&work.counters.busy_packets, n as u64);
                 }
                 last = now;
+            }
+        }
+        if idle_yield {
+            idle = if received { 0 } else { idle.saturating_add(1) };
+            if idle >= IDLE_BEFORE_YIELD {
+                std::thread::yield_now();
             }
         }
         iterations = iterations.wrapping_add(1);

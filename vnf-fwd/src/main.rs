@@ -10,7 +10,7 @@ use vnf_fwd::cli::{self, Command, LanePlan, LcorePlan, Mode, Options, PortPair};
 use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, Link, Mempool, Port, PortConfig, RxQueue, TxQueue};
 use vnf_fwd::eal_args::{self, VirtioUser};
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
-use vnf_fwd::fwd::{poll, Lane, LcoreWork};
+use vnf_fwd::fwd::{poll, Lane, LcoreWork, PollConfig};
 use vnf_fwd::log_event;
 use vnf_fwd::setup::{fmt_mac, wait_for_links};
 use vnf_fwd::stats::Stats;
@@ -282,19 +282,22 @@ impl Run<'_, '_> {
             println!("entering main loop on lcore {lcore}");
         }
 
-        let burst = self.opts.burst;
+        let cfg = PollConfig {
+            burst: self.opts.burst,
+            record_cycles: self.opts.record_core_cycles,
+            idle_yield: self.opts.idle_yield,
+        };
         let stop = self.stop;
         let hz = self.eal.tsc_hz();
         let mut monitor = Monitor::new(self.ports, self.stats, self.opts.stats_period_secs, hz);
         monitor.watch_client_vdevs(self.virtio_users, stop);
-        let cycles = self.opts.record_core_cycles;
-        let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, burst, cycles, stop, None);
+        let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, cfg, stop, None);
         self.eal.launch(workers, &worker, stop, || {
             let mut tick = || monitor.tick(rdtsc());
             match main_work {
                 Some(mut w) => {
                     println!("entering main loop on lcore {main}");
-                    poll(&mut w, burst, cycles, stop, Some(&mut tick));
+                    poll(&mut w, cfg, stop, Some(&mut tick));
                 }
                 // The main lcore forwards nothing: it only reports.
                 None => {

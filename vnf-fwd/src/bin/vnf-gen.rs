@@ -106,6 +106,11 @@ struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Yield the CPU (sched_yield) in every loop with nothing to send or
+    /// receive, so a forwarder sharing this CPU runs at once: latency then
+    /// measures the path, not the scheduler's time slices.
+    #[arg(long)]
+    idle_yield: bool,
 }
 
 /// One port's sending plan and what came back.
@@ -264,6 +269,7 @@ fn run() -> Result<(), GenError> {
     let us_per_cycle = 1e6 / hz as f64;
     loop {
         let now = rdtsc();
+        let mut busy = false;
         let sending =
             drain_until.is_none() && !stop.load(Relaxed) && send_until.is_none_or(|t| now < t);
         if sending {
@@ -279,6 +285,7 @@ fn run() -> Result<(), GenError> {
                 if n == 0 {
                     continue;
                 }
+                busy = true;
                 let (id, seq0) = (run.id, run.sent);
                 let tmpl = &run.template;
                 let tsc = rdtsc();
@@ -309,6 +316,7 @@ fn run() -> Result<(), GenError> {
                 if rx.rx_burst(&mut frames, 32) == 0 {
                     continue;
                 }
+                busy = true;
                 let now = rdtsc();
                 frames.for_each_frame(|f| {
                     run.received += 1;
@@ -336,6 +344,9 @@ fn run() -> Result<(), GenError> {
             if now >= t || back >= sent {
                 break;
             }
+        }
+        if args.idle_yield && !busy {
+            std::thread::yield_now();
         }
     }
     report(&runs, &ports, args.json);
