@@ -50,6 +50,8 @@ fn main() {
         .allowlist_function("rte_eth_(dev_.*|rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|link_to_str|stats_get|stats_reset|promiscuous_.*|find_next_owned_by|link_.*)")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
         .allowlist_function("rte_mempool_(free|avail_count|in_use_count)")
+        .allowlist_function("rte_telemetry_register_cmd")
+        .allowlist_function("rte_tel_data_(alloc|start_dict|start_array|add_dict_(u64|string|container)|add_array_(u64|string))")
         .allowlist_function("vnf_.*")
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_ether_hdr")

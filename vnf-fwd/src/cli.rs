@@ -18,6 +18,7 @@
 use clap::{CommandFactory, FromArgMatches, Parser};
 use std::error::Error as _;
 use std::fmt::Display;
+use std::net::{Ipv4Addr, SocketAddr};
 
 /// Port ids must fit in the 32-bit portmask (`RTE_MAX_ETHPORTS` is 32 in Debian's DPDK).
 const MAX_PORTS: u64 = 32;
@@ -190,6 +191,18 @@ pub enum Error {
         /// `--txq`.
         tx_queues: u16,
     },
+    /// `--metrics-addr` is neither `ADDR:PORT` nor a bare port.
+    #[error("invalid --metrics-addr '{}': expected ADDR:PORT such as 127.0.0.1:9100, [::1]:9100, or a port (listens on 127.0.0.1)", .0.escape_debug())]
+    MetricsAddr(String),
+}
+
+/// How the statistics are printed (`--stats-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// l2fwd's statistics block.
+    Text,
+    /// One JSON object per line on stdout; every other line goes to stderr.
+    Json,
 }
 
 /// Forwarding mode (`--mode`).
@@ -239,6 +252,10 @@ pub struct Options {
     /// `--idle-yield`: once every rx queue of an lcore comes back empty, yield
     /// the CPU each loop, for lcores that share a CPU with other busy processes.
     pub idle_yield: bool,
+    /// `--stats-format`: l2fwd's text block or JSON lines.
+    pub stats_format: StatsFormat,
+    /// `--metrics-addr`: where to serve Prometheus metrics and the health check.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// What the command line asks for.
@@ -356,6 +373,14 @@ struct AppArgs {
     /// When idle, yield the CPU to other processes sharing it (sched_yield).
     #[arg(long = "idle-yield")]
     idle_yield: bool,
+    /// Statistics as l2fwd's text block, or as JSON lines on stdout (log lines go to stderr).
+    #[arg(long = "stats-format", value_name = "FORMAT", value_enum, default_value_t = StatsFormat::Text, allow_hyphen_values = true)]
+    stats_format: StatsFormat,
+
+    /// Serve Prometheus metrics (GET /metrics) and GET /healthz on ADDR:PORT
+    /// (a bare PORT listens on 127.0.0.1).
+    #[arg(long = "metrics-addr", value_name = "ADDR:PORT", value_parser = metrics_addr, allow_hyphen_values = true)]
+    metrics_addr: Option<SocketAddr>,
 
     /// RX queues per port, 1 to 1024; more than one turns on RSS where the device offers it.
     #[arg(long = "rxq", value_name = "N", default_value_t = 1, value_parser = rxq, allow_hyphen_values = true)]
@@ -392,7 +417,8 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
     let usage = format!(
         "{prog} [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating] \
          [--portmap CONFIG] [--mode MODE] [--burst N] [--rxd N] [--txd N] [--record-core-cycles] \
-         [--idle-yield] [--rxq N] [--txq N]"
+         [--idle-yield] [--stats-format text|json] [--metrics-addr ADDR:PORT] \
+         [--rxq N] [--txq N]"
     );
     let argv = std::iter::once(prog).chain(app_args.iter().map(String::as_str));
     let args = match AppArgs::command()
@@ -421,6 +447,8 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
         txd: args.txd,
         record_core_cycles: args.record_core_cycles,
         idle_yield: args.idle_yield,
+        stats_format: args.stats_format,
+        metrics_addr: args.metrics_addr,
     }))
 }
 
@@ -564,6 +592,16 @@ fn rxq(text: &str) -> Result<u16, Error> {
 /// `--txq`.
 fn txq(text: &str) -> Result<u16, Error> {
     TXQ.parse(text)
+}
+
+/// `--metrics-addr`: `ADDR:PORT` (`[V6]:PORT` for IPv6), or a bare port on
+/// the loopback address, so metrics are not exposed unless asked for.
+fn metrics_addr(text: &str) -> Result<SocketAddr, Error> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    text.parse()
+        .map_err(|_| Error::MetricsAddr(text.to_owned()))
 }
 
 /// `--portmap`: one or more `(a,b)` groups, optionally separated by spaces or
@@ -976,8 +1014,45 @@ mod tests {
                 txd: 1024,
                 record_core_cycles: false,
                 idle_yield: false,
+                stats_format: StatsFormat::Text,
+                metrics_addr: None,
             }
         );
+    }
+
+    #[test]
+    fn stats_format_and_metrics_addr() {
+        let o = run(&["-p", "3", "--stats-format", "json"]);
+        assert_eq!(o.stats_format, StatsFormat::Json);
+        assert_says(
+            &fail(&["-p", "3", "--stats-format", "xml"]),
+            &["xml", "--stats-format"],
+        );
+        for (text, addr) in [
+            ("9100", "127.0.0.1:9100"),
+            ("0", "127.0.0.1:0"),
+            ("0.0.0.0:9100", "0.0.0.0:9100"),
+            ("[::1]:9100", "[::1]:9100"),
+        ] {
+            assert_eq!(
+                run(&["-p", "3", "--metrics-addr", text]).metrics_addr,
+                Some(addr.parse().unwrap()),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "localhost:9100",
+            "65536",
+            "127.0.0.1",
+            "1.2.3.4:x",
+            ":9100",
+            "-1",
+        ] {
+            let e = fail(&["-p", "3", "--metrics-addr", text]);
+            assert_eq!(e, Error::MetricsAddr(text.to_owned()));
+            assert_says(&e, &["--metrics-addr", "ADDR:PORT"]);
+        }
     }
 
     #[test]

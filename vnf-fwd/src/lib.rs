@@ -3,7 +3,8 @@
 //!
 //! Layers: [`dpdk`] (the safe layer over `dpdk-sys`, the only `unsafe` code),
 //! [`engine`] (pure per-frame rewrites), [`fwd`] (the per-lcore poll loop),
-//! [`cli`] and [`stats`] (plain data), and the binaries on top.
+//! [`cli`] and [`stats`] (plain data), [`metrics`] (the counters for machines:
+//! JSON lines, Prometheus, DPDK telemetry), and the binaries on top.
 
 #![deny(unsafe_code)]
 
@@ -14,5 +15,6 @@ pub mod engine;
 pub mod fwd;
 pub mod gen;
 pub mod logging;
+pub mod metrics;
 pub mod setup;
 pub mod stats;

@@ -1,17 +1,22 @@
 //! `vnf-fwd [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating]
 //! [--portmap CONFIG] [--mode l2fwd|macswap|io|5tswap] [--burst N] [--rxd N] [--txd N]
-//! [--record-core-cycles] [--rxq N] [--txq N]`
+//! [--record-core-cycles] [--stats-format text|json] [--metrics-addr ADDR:PORT] [--rxq N] [--txq N]`
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
-use vnf_fwd::cli::{self, Command, LanePlan, LcorePlan, Mode, Options, PortPair};
-use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, Link, Mempool, Port, PortConfig, RxQueue, TxQueue};
+use vnf_fwd::cli::{self, Command, LanePlan, LcorePlan, Mode, Options, PortPair, StatsFormat};
+use vnf_fwd::dpdk::{
+    self, console, rdtsc, register_telemetry_command, signal, Eal, Link, Mempool, Port, PortConfig,
+    RxQueue, TxQueue,
+};
 use vnf_fwd::eal_args::{self, VirtioUser};
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
 use vnf_fwd::fwd::{poll, Lane, LcoreWork, PollConfig};
 use vnf_fwd::log_event;
+use vnf_fwd::metrics::{self, JsonLines, Live, MetricsServer};
 use vnf_fwd::setup::{fmt_mac, wait_for_links};
 use vnf_fwd::stats::Stats;
 
@@ -36,6 +41,10 @@ enum AppError {
     Plan(String),
     #[error("argument {0:?} is not valid UTF-8")]
     NotUtf8(std::ffi::OsString),
+    #[error(transparent)]
+    Metrics(#[from] metrics::Error),
+    #[error("--stats-format json: cannot move log lines off stdout: {0}")]
+    Stdout(std::io::Error),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +70,14 @@ fn run() -> Result<(), AppError> {
             return Ok(());
         }
         Command::Run(opts) => opts,
+    };
+
+    // A taken port fails here, before the EAL takes hugepages.
+    let listener = opts.metrics_addr.map(metrics::bind).transpose()?;
+    // JSON lines own stdout; everything else, DPDK's output included, goes to stderr.
+    let json_out = match opts.stats_format {
+        StatsFormat::Json => Some(console::divert_stdout_to_stderr().map_err(AppError::Stdout)?),
+        StatsFormat::Text => None,
     };
 
     // virtio_user against a vhost-user switch needs a memory layout that fits
@@ -168,26 +185,55 @@ fn run() -> Result<(), AppError> {
             opts.rx_queues
         );
     }
+    let names = ports.iter().map(Port::name).collect();
+    let live = Arc::new(Live::new(stats, names, opts.record_core_cycles));
+    // Machines can still read the counters through --metrics-addr or the
+    // JSON lines: not worth dying for.
+    if let Err(e) = register_telemetry_command(&eal, TELEMETRY_COMMAND, TELEMETRY_HELP, {
+        let live = live.clone();
+        move || live.telemetry()
+    }) {
+        println!("Warning: {e}; continuing without it");
+    }
+    let server = listener
+        .map(|l| MetricsServer::start(l, live.clone()))
+        .transpose()?;
     wait_for_links(&ports, stop, LINK_WAIT);
 
+    let mut printer = match json_out {
+        Some(out) => Printer::Json(JsonLines::new(&live, Box::new(out))),
+        None => Printer::Text {
+            clear_screen: std::io::stdout().is_terminal(),
+        },
+    };
     let run = Run {
         eal: &eal,
         opts: &opts,
         lcores: &lcores,
         ports: &ports,
-        stats: &stats,
+        pool: &pool,
+        live: &live,
         stop,
         virtio_users: &prepared.virtio_users,
     };
     let outcome = match (opts.mode, opts.mac_updating) {
-        (Mode::L2fwd, true) => run.forward(|p| L2fwdMac::new(p.tx, mac_of(&ports, p.tx))),
-        (Mode::L2fwd, false) | (Mode::Io, _) => run.forward(|_| Io),
-        (Mode::Macswap, _) => run.forward(|_| MacSwap),
-        (Mode::FiveTupleSwap, _) => run.forward(|_| FiveTupleSwap),
+        (Mode::L2fwd, true) => {
+            run.forward(&mut printer, |p| L2fwdMac::new(p.tx, mac_of(&ports, p.tx)))
+        }
+        (Mode::L2fwd, false) | (Mode::Io, _) => run.forward(&mut printer, |_| Io),
+        (Mode::Macswap, _) => run.forward(&mut printer, |_| MacSwap),
+        (Mode::FiveTupleSwap, _) => run.forward(&mut printer, |_| FiveTupleSwap),
     };
+    live.set_forwarding(false);
+    live.set_mempool_in_use(pool.in_use());
 
+    let stats = &live.stats;
     println!("\nFinal statistics:{}", stats.render_l2fwd(false));
     print!("{}", stats.render_details());
+    if let Printer::Json(lines) = &mut printer {
+        lines.emit(&live, true);
+    }
+    drop(server);
     for port in ports {
         let verb = if leave_open { "Stopping" } else { "Closing" };
         print!("{verb} port {}...", port.id());
@@ -212,21 +258,41 @@ fn run() -> Result<(), AppError> {
     outcome
 }
 
+/// The DPDK telemetry command that returns the counters.
+const TELEMETRY_COMMAND: &std::ffi::CStr = c"/vnf_fwd/stats";
+/// Telemetry refuses help texts of 128 bytes or more.
+const TELEMETRY_HELP: &std::ffi::CStr =
+    c"Returns vnf-fwd's counters: arrays in port order and in lcore order. Takes no parameters";
+
 /// What the forwarding phase needs, borrowed from `run`.
 struct Run<'a, 'p> {
     eal: &'a Eal,
     opts: &'a Options,
     lcores: &'a [LcorePlan],
     ports: &'a [Port<'p>],
-    stats: &'a Stats,
+    pool: &'a Mempool<'a>,
+    live: &'a Live,
     stop: &'a AtomicBool,
     virtio_users: &'a [VirtioUser],
+}
+
+/// Where the periodic statistics go.
+enum Printer {
+    /// l2fwd's block on stdout, after clearing the screen on a terminal.
+    Text { clear_screen: bool },
+    /// JSON lines on the original stdout.
+    Json(JsonLines),
 }
 
 impl Run<'_, '_> {
     /// Hands every lcore its lanes with the engine `make` builds for each
     /// direction, and polls until the stop flag is set.
-    fn forward<E: Engine>(&self, make: impl Fn(PortPair) -> E) -> Result<(), AppError> {
+    fn forward<E: Engine>(
+        &self,
+        printer: &mut Printer,
+        make: impl Fn(PortPair) -> E,
+    ) -> Result<(), AppError> {
+        let stats = &self.live.stats;
         let mut rx: Vec<RxQueue<'_>> = Vec::new();
         let mut tx: Vec<TxQueue<'_>> = Vec::new();
         for port in self.ports {
@@ -251,7 +317,7 @@ impl Run<'_, '_> {
                 let (Some(rxq), Some(txq), Some(counters)) = (
                     take(&mut rx, |q| (q.port(), q.queue()) == (pair.rx, rx_queue)),
                     take(&mut tx, |q| (q.port(), q.queue()) == (pair.tx, tx_queue)),
-                    self.stats.lane(lane),
+                    stats.lane(lane),
                 ) else {
                     return Err(AppError::Plan(format!(
                         "rx queue {rx_queue} of port {} or tx queue {tx_queue} of port {} used twice",
@@ -265,7 +331,7 @@ impl Run<'_, '_> {
                     counters,
                 });
             }
-            let Some(counters) = self.stats.lcore(plan.lcore) else {
+            let Some(counters) = stats.lcore(plan.lcore) else {
                 return Err(AppError::Plan(format!(
                     "lcore {} has no counters",
                     plan.lcore
@@ -289,8 +355,17 @@ impl Run<'_, '_> {
         };
         let stop = self.stop;
         let hz = self.eal.tsc_hz();
-        let mut monitor = Monitor::new(self.ports, self.stats, self.opts.stats_period_secs, hz);
+        let mut monitor = Monitor::new(
+            self.ports,
+            self.pool,
+            self.live,
+            printer,
+            self.opts.stats_period_secs,
+            hz,
+        );
         monitor.watch_client_vdevs(self.virtio_users, stop);
+        monitor.publish_gauges();
+        self.live.set_forwarding(true);
         let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, cfg, stop, None);
         self.eal.launch(workers, &worker, stop, || {
             let mut tick = || monitor.tick(rdtsc());
@@ -331,16 +406,18 @@ fn list(items: &[u16]) -> String {
         .join(", ")
 }
 
-/// The main lcore's periodic duties: the statistics printout and link polling.
+/// The main lcore's periodic duties: the statistics printout, link polling,
+/// and the gauges the metrics readers see.
 struct Monitor<'a, 'p> {
     ports: &'a [Port<'p>],
-    stats: &'a Stats,
+    pool: &'a Mempool<'a>,
+    live: &'a Live,
+    printer: &'a mut Printer,
     links: Vec<Option<Link>>,
     stats_every: u64,
     links_every: u64,
     next_stats: u64,
     next_links: u64,
-    clear_screen: bool,
     /// Ports that are virtio_user clients (their vhost-user socket path), which
     /// DPDK 22.11 cannot reconnect once the switch has gone.
     clients: Vec<Option<String>>,
@@ -350,18 +427,26 @@ struct Monitor<'a, 'p> {
 }
 
 impl<'a, 'p> Monitor<'a, 'p> {
-    fn new(ports: &'a [Port<'p>], stats: &'a Stats, period_secs: u64, hz: u64) -> Self {
+    fn new(
+        ports: &'a [Port<'p>],
+        pool: &'a Mempool<'a>,
+        live: &'a Live,
+        printer: &'a mut Printer,
+        period_secs: u64,
+        hz: u64,
+    ) -> Self {
         let now = rdtsc();
         let stats_every = period_secs.saturating_mul(hz);
         Monitor {
             ports,
-            stats,
+            pool,
+            live,
+            printer,
             links: ports.iter().map(Port::link).collect(),
             stats_every,
             links_every: hz / 1000 * LINK_POLL_MS,
             next_stats: now.saturating_add(stats_every),
             next_links: now,
-            clear_screen: std::io::stdout().is_terminal(),
             clients: vec![None; ports.len()],
             stop: None,
             switch_gone: None,
@@ -382,10 +467,22 @@ impl<'a, 'p> Monitor<'a, 'p> {
         self.stop = Some(stop);
     }
 
+    /// Publishes the link states and the pool's in-use count for the readers.
+    fn publish_gauges(&self) {
+        self.live.set_links(&self.links);
+        self.live.set_mempool_in_use(self.pool.in_use());
+    }
+
     fn tick(&mut self, now: u64) {
         if self.stats_every > 0 && now >= self.next_stats {
-            print!("{}", self.stats.render_l2fwd(self.clear_screen));
-            let _ = std::io::stdout().flush();
+            self.live.set_mempool_in_use(self.pool.in_use());
+            match self.printer {
+                Printer::Text { clear_screen } => {
+                    print!("{}", self.live.stats.render_l2fwd(*clear_screen));
+                    let _ = std::io::stdout().flush();
+                }
+                Printer::Json(lines) => lines.emit(self.live, false),
+            }
             self.next_stats = now + self.stats_every;
         }
         if now >= self.next_links {
@@ -416,6 +513,7 @@ impl<'a, 'p> Monitor<'a, 'p> {
                 }
                 *last = link;
             }
+            self.publish_gauges();
             self.next_links = now + self.links_every;
         }
     }

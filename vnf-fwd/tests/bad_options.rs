@@ -139,6 +139,40 @@ fn eal_init_failure() {
 }
 
 #[test]
+fn bad_metrics_addr_before_eal() {
+    // Refused by the option parser, before the EAL starts.
+    for (tag, addr) in [("maddr-host", "localhost:9100"), ("maddr-port", "70000")] {
+        let (code, last, _) = run_vnf(tag, &TWO_NULL, &["-p", "3", "--metrics-addr", addr]);
+        assert_ne!(code, 0, "{tag}");
+        assert!(last.starts_with("vnf-fwd: error: "), "{tag}: {last}");
+        assert!(
+            last.contains(addr) && last.contains("ADDR:PORT"),
+            "{tag}: {last}"
+        );
+    }
+}
+
+#[test]
+fn metrics_addr_in_use() {
+    let _lock = dpdk_lock();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, last, out) = run_vnf(
+        "maddr-inuse",
+        &TWO_NULL,
+        &["-p", "3", "--metrics-addr", &port],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        last.starts_with("vnf-fwd: error: --metrics-addr 127.0.0.1:"),
+        "{last}"
+    );
+    assert!(last.contains("in use"), "{last}");
+    // Bound before the EAL: no port was set up.
+    assert!(!out.contains("Initializing port"), "{out}");
+}
+
+#[test]
 fn help_exits_zero() {
     let (code, _, out) = run_vnf("help", &TWO_NULL, &["--help"]);
     assert_eq!(code, 0);

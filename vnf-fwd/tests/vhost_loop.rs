@@ -72,7 +72,7 @@ fn vhost_loop(extra: &[&str]) {
         format!("net_virtio_user1,path={}", sock(2)),
     ];
     let mut gen_args = vec![
-        "--rate", "10000pps", "--count", "0:1000", "--count", "1:2000",
+        "--rate", "4000pps", "--count", "0:1000", "--count", "1:2000",
     ];
     gen_args.extend(extra);
     let gen = run_gen(&dir, "gen", &gen_vdevs, &gen_args);
@@ -89,7 +89,9 @@ fn vhost_loop(extra: &[&str]) {
                 received: 1000,
                 lost: 0
             }
-        ]
+        ],
+        "{}",
+        fwd.output()
     );
     let st = fwd.terminate(Duration::from_secs(10));
     assert!(st.is_some_and(|s| s.success()), "{}", fwd.output());

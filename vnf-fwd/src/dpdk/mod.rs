@@ -7,16 +7,19 @@
 
 #![allow(unsafe_code)]
 
+pub mod console;
 mod eal;
 mod mbuf;
 mod mempool;
 mod port;
 pub mod signal;
+mod telemetry;
 
 pub use eal::Eal;
 pub use mbuf::{MbufBurst, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{Link, Port, PortConfig, PortQueues, PortStats, RxQueue, TxQueue};
+pub use telemetry::{register_command as register_telemetry_command, TelemetryValue};
 
 use std::ffi::CStr;
 use std::fmt;
@@ -84,6 +87,8 @@ pub enum Error {
     },
     #[error("cannot launch lcore {lcore}: {errno}")]
     Launch { lcore: u32, errno: Errno },
+    #[error("cannot register telemetry command {command}: {errno}")]
+    Telemetry { command: String, errno: Errno },
 }
 
 /// Reads the TSC, as `rte_rdtsc` (inlined here rather than called through the shim).

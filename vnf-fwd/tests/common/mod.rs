@@ -6,6 +6,7 @@
 pub mod frames;
 pub mod ovs;
 pub mod pcap;
+pub mod stats_lines;
 
 use std::fs::{self, File};
 use std::os::unix::io::AsRawFd;
@@ -93,11 +94,24 @@ impl Proc {
         args: &[String],
         prefix: Option<&str>,
     ) -> Proc {
+        Proc::spawn_with_stdin(dir, name, program, args, prefix, Stdio::null())
+    }
+
+    /// As [`Proc::spawn`], with `stdin` (`Stdio::piped()` to drive an
+    /// interactive program through `child.stdin`).
+    pub fn spawn_with_stdin(
+        dir: &TempDir,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        prefix: Option<&str>,
+        stdin: Stdio,
+    ) -> Proc {
         let stdout = dir.join(&format!("{name}.out"));
         let stderr = dir.join(&format!("{name}.err"));
         let child = Command::new(program)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
             .spawn()
@@ -435,4 +449,84 @@ pub fn assert_session(gen: &[GenPort]) {
         },
     ];
     assert_eq!(gen, want, "generator counters");
+}
+
+/// Sends `command` to the DPDK telemetry socket of the process with `prefix`
+/// (`/var/run/dpdk/<prefix>/dpdk_telemetry.v2`, SOCK_SEQPACKET, as
+/// dpdk-telemetry.py does) and returns the reply's JSON text.
+pub fn telemetry(prefix: &str, command: &str) -> Result<String, String> {
+    let path = runtime_dir(prefix).join("dpdk_telemetry.v2");
+    let c_path = std::ffi::CString::new(path.display().to_string()).unwrap();
+    // SAFETY: plain socket calls on a descriptor this function owns and closes;
+    // every buffer passed is valid for the length given.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
+        if fd < 0 {
+            return Err(format!("socket: {}", std::io::Error::last_os_error()));
+        }
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in addr.sun_path.iter_mut().zip(c_path.as_bytes()) {
+            *d = *s as libc::c_char;
+        }
+        let mut buf = vec![0u8; 65536];
+        let result = (|| {
+            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            if libc::connect(fd, std::ptr::addr_of!(addr).cast(), len) != 0 {
+                return Err(format!(
+                    "connect {}: {}",
+                    path.display(),
+                    std::io::Error::last_os_error()
+                ));
+            }
+            // The server greets with its version and limits first.
+            if libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) <= 0 {
+                return Err("no greeting".into());
+            }
+            if libc::send(fd, command.as_ptr().cast(), command.len(), 0) < 0 {
+                return Err(format!("send: {}", std::io::Error::last_os_error()));
+            }
+            let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+            if n <= 0 {
+                return Err("no reply".into());
+            }
+            Ok(String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+        })();
+        libc::close(fd);
+        result
+    }
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// `GET path` over HTTP/1.0 on 127.0.0.1:`port`: (status code, body).
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or(format!("no head end: {text:?}"))?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or(format!("bad status line: {head:?}"))?;
+    Ok((code, body.to_owned()))
+}
+
+/// The value of the Prometheus sample `series` (name and labels as printed).
+pub fn prometheus_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
 }

@@ -1,0 +1,658 @@
+//! Statistics for machines: JSON lines (`--stats-format json`), Prometheus text
+//! format over HTTP (`--metrics-addr`) and the values of the DPDK telemetry
+//! command. All of them read the per-lcore counters with Relaxed loads and the
+//! gauges the main lcore publishes; none of them touches the fast path.
+
+use crate::dpdk::Link;
+use crate::stats::Stats;
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the idle metrics server looks at its stop flag.
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
+/// A client gets this long to send its request and take the answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest request head read; requests are one line and a few headers.
+const MAX_REQUEST: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("--metrics-addr {addr}: cannot listen: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("--metrics-addr: cannot start the server thread: {0}")]
+    Spawn(io::Error),
+}
+
+/// The forwarder's counters and gauges, shared by the lcores (which write the
+/// counters), the main lcore (which publishes the gauges) and the readers:
+/// the statistics printer, the metrics server and the telemetry callback.
+pub struct Live {
+    pub stats: Stats,
+    /// Device names, in `stats.ports` order.
+    pub port_names: Vec<String>,
+    /// Whether `--record-core-cycles` fills the busy counters.
+    record_cycles: bool,
+    /// Link state per port, in `stats.ports` order, as last polled.
+    link_up: Vec<AtomicBool>,
+    /// Mbufs out of the pool, as last polled.
+    mempool_in_use: AtomicU64,
+    /// Set while the lcores forward.
+    forwarding: AtomicBool,
+}
+
+/// One reading of every counter.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub at: Instant,
+    pub ports: Vec<PortSample>,
+    pub lcores: Vec<LcoreSample>,
+    pub mempool_in_use: u64,
+    pub rss_bytes: Option<u64>,
+}
+
+/// A port's totals, as l2fwd counts them (dropped: on the way out of it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PortSample {
+    pub port: u16,
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+}
+
+/// What one lcore forwarded and, with `--record-core-cycles`, what it cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LcoreSample {
+    pub lcore: u32,
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub busy_cycles: u64,
+    pub busy_packets: u64,
+}
+
+impl Live {
+    /// Wraps `stats` with the ports' names.
+    pub fn new(stats: Stats, port_names: Vec<String>, record_cycles: bool) -> Self {
+        let link_up = stats.ports.iter().map(|_| AtomicBool::new(false)).collect();
+        Live {
+            stats,
+            port_names,
+            record_cycles,
+            link_up,
+            mempool_in_use: AtomicU64::new(0),
+            forwarding: AtomicBool::new(false),
+        }
+    }
+
+    /// Publishes the link states polled by the main lcore, in `stats.ports` order.
+    pub fn set_links(&self, links: &[Option<Link>]) {
+        for (slot, link) in self.link_up.iter().zip(links) {
+            slot.store(link.is_some_and(|l| l.up), Relaxed);
+        }
+    }
+
+    /// Publishes the pool's in-use count.
+    pub fn set_mempool_in_use(&self, n: u32) {
+        self.mempool_in_use.store(u64::from(n), Relaxed);
+    }
+
+    /// Marks the start and the end of forwarding.
+    pub fn set_forwarding(&self, on: bool) {
+        self.forwarding.store(on, Relaxed);
+    }
+
+    /// Forwarding, and every link up: what `/healthz` reports as healthy.
+    pub fn healthy(&self) -> bool {
+        self.forwarding.load(Relaxed) && self.link_up.iter().all(|l| l.load(Relaxed))
+    }
+
+    /// Reads every counter now.
+    pub fn sample(&self) -> Sample {
+        let ports = self
+            .stats
+            .ports
+            .iter()
+            .map(|&port| {
+                let t = self.stats.port(port);
+                PortSample {
+                    port,
+                    rx: t.rx,
+                    tx: t.tx,
+                    dropped: t.dropped,
+                }
+            })
+            .collect();
+        let lcores = self
+            .stats
+            .lcores
+            .iter()
+            .map(|(lcore, c)| {
+                let t = self.stats.lcore_totals(*lcore);
+                LcoreSample {
+                    lcore: *lcore,
+                    rx: t.rx,
+                    tx: t.tx,
+                    dropped: t.dropped,
+                    busy_cycles: c.busy_cycles.load(Relaxed),
+                    busy_packets: c.busy_packets.load(Relaxed),
+                }
+            })
+            .collect();
+        Sample {
+            at: Instant::now(),
+            ports,
+            lcores,
+            mempool_in_use: self.mempool_in_use.load(Relaxed),
+            rss_bytes: resident_bytes(),
+        }
+    }
+
+    /// One JSON object (no newline): `sample` with rates over the time since
+    /// `prev`, `elapsed` seconds after `start`.
+    pub fn json_line(&self, now: &Sample, prev: &Sample, start: Instant, last: bool) -> String {
+        let secs = now.at.saturating_duration_since(prev.at).as_secs_f64();
+        let mpps = |new: u64, old: u64| {
+            if secs > 0.0 {
+                new.saturating_sub(old) as f64 / secs / 1e6
+            } else {
+                0.0
+            }
+        };
+        let mut out = String::with_capacity(512);
+        let _ = write!(
+            out,
+            "{{\"time\":\"{}\",\"elapsed_s\":{:.3},\"final\":{last},\"ports\":[",
+            crate::logging::timestamp(),
+            now.at.saturating_duration_since(start).as_secs_f64()
+        );
+        for (i, (p, name)) in now.ports.iter().zip(&self.port_names).enumerate() {
+            let old = prev.ports.get(i).copied().unwrap_or_default();
+            let _ = write!(
+                out,
+                "{}{{\"port\":{},\"name\":{},\"rx\":{},\"tx\":{},\"dropped\":{},\"rx_mpps\":{:.6},\"tx_mpps\":{:.6}}}",
+                if i > 0 { "," } else { "" },
+                p.port,
+                json_string(name),
+                p.rx,
+                p.tx,
+                p.dropped,
+                mpps(p.rx, old.rx),
+                mpps(p.tx, old.tx)
+            );
+        }
+        out.push_str("],\"lcores\":[");
+        for (i, l) in now.lcores.iter().enumerate() {
+            let _ = write!(
+                out,
+                "{}{{\"lcore\":{},\"rx\":{},\"tx\":{},\"dropped\":{},\"busy_cycles\":{},\"busy_packets\":{},\"cycles_per_packet\":{}}}",
+                if i > 0 { "," } else { "" },
+                l.lcore,
+                l.rx,
+                l.tx,
+                l.dropped,
+                l.busy_cycles,
+                l.busy_packets,
+                match self.cycles_per_packet(l) {
+                    Some(c) => format!("{c:.2}"),
+                    None => "null".to_owned(),
+                }
+            );
+        }
+        let _ = write!(
+            out,
+            "],\"mempool_in_use\":{},\"rss_bytes\":{}}}",
+            now.mempool_in_use,
+            now.rss_bytes
+                .map_or_else(|| "null".to_owned(), |b| b.to_string())
+        );
+        out
+    }
+
+    /// Busy cycles per packet, when they are counted and there were packets.
+    fn cycles_per_packet(&self, l: &LcoreSample) -> Option<f64> {
+        (self.record_cycles && l.busy_packets > 0)
+            .then(|| l.busy_cycles as f64 / l.busy_packets as f64)
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of a fresh sample.
+    pub fn prometheus(&self) -> String {
+        let s = self.sample();
+        let mut out = String::with_capacity(2048);
+        let mut family = |name: &str, kind: &str, help: &str, rows: &[(String, String)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in rows {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let port_labels = |i: usize, port: u16| {
+            let name = self.port_names.get(i).map_or("", String::as_str);
+            format!("{{port=\"{port}\",name=\"{}\"}}", prometheus_label(name))
+        };
+        let per_port = |value: &dyn Fn(usize, &PortSample) -> u64| -> Vec<(String, String)> {
+            s.ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (port_labels(i, p.port), value(i, p).to_string()))
+                .collect()
+        };
+        let per_lcore = |value: &dyn Fn(&LcoreSample) -> u64| -> Vec<(String, String)> {
+            s.lcores
+                .iter()
+                .map(|l| (format!("{{lcore=\"{}\"}}", l.lcore), value(l).to_string()))
+                .collect()
+        };
+        let one = |v: u64| vec![(String::new(), v.to_string())];
+        family("vnf_fwd_up", "gauge", "1 while vnf-fwd runs.", &one(1));
+        family(
+            "vnf_fwd_forwarding",
+            "gauge",
+            "1 while the lcores forward.",
+            &one(u64::from(self.forwarding.load(Relaxed))),
+        );
+        family(
+            "vnf_fwd_port_rx_packets_total",
+            "counter",
+            "Frames received on the port.",
+            &per_port(&|_, p| p.rx),
+        );
+        family(
+            "vnf_fwd_port_tx_packets_total",
+            "counter",
+            "Frames sent on the port.",
+            &per_port(&|_, p| p.tx),
+        );
+        family(
+            "vnf_fwd_port_dropped_packets_total",
+            "counter",
+            "Frames dropped on their way out of the port (tx queue full, or too short to rewrite).",
+            &per_port(&|_, p| p.dropped),
+        );
+        family(
+            "vnf_fwd_link_up",
+            "gauge",
+            "1 when the port's link is up (polled every 250 ms).",
+            &per_port(&|i, _| u64::from(self.link_up.get(i).is_some_and(|l| l.load(Relaxed)))),
+        );
+        family(
+            "vnf_fwd_lcore_rx_packets_total",
+            "counter",
+            "Frames the lcore received.",
+            &per_lcore(&|l| l.rx),
+        );
+        family(
+            "vnf_fwd_lcore_busy_cycles_total",
+            "counter",
+            "TSC cycles of the lcore's polls that received frames (0 without --record-core-cycles).",
+            &per_lcore(&|l| l.busy_cycles),
+        );
+        family(
+            "vnf_fwd_lcore_busy_packets_total",
+            "counter",
+            "Frames received in those polls (0 without --record-core-cycles).",
+            &per_lcore(&|l| l.busy_packets),
+        );
+        family(
+            "vnf_fwd_mempool_in_use",
+            "gauge",
+            "Mbufs out of the pool: in rings, bursts and per-lcore caches.",
+            &one(s.mempool_in_use),
+        );
+        if let Some(rss) = s.rss_bytes {
+            family(
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory of the process.",
+                &one(rss),
+            );
+        }
+        out
+    }
+
+    /// The telemetry command's reply: arrays in `stats.ports` and
+    /// `stats.lcores` order (DPDK 22.11 nests only arrays in a reply).
+    pub fn telemetry(&self) -> Vec<(&'static str, crate::dpdk::TelemetryValue)> {
+        use crate::dpdk::TelemetryValue::{Str, StrArray, U64Array, U64};
+        let s = self.sample();
+        let ports = |f: fn(&PortSample) -> u64| U64Array(s.ports.iter().map(f).collect());
+        let lcores = |f: fn(&LcoreSample) -> u64| U64Array(s.lcores.iter().map(f).collect());
+        vec![
+            ("forwarding", U64(u64::from(self.forwarding.load(Relaxed)))),
+            ("healthy", U64(u64::from(self.healthy()))),
+            ("ports", ports(|p| u64::from(p.port))),
+            ("port_names", StrArray(self.port_names.clone())),
+            ("rx", ports(|p| p.rx)),
+            ("tx", ports(|p| p.tx)),
+            ("dropped", ports(|p| p.dropped)),
+            (
+                "link_up",
+                U64Array(
+                    self.link_up
+                        .iter()
+                        .map(|l| u64::from(l.load(Relaxed)))
+                        .collect(),
+                ),
+            ),
+            ("lcores", lcores(|l| u64::from(l.lcore))),
+            ("lcore_rx", lcores(|l| l.rx)),
+            ("lcore_tx", lcores(|l| l.tx)),
+            ("lcore_dropped", lcores(|l| l.dropped)),
+            ("lcore_busy_cycles", lcores(|l| l.busy_cycles)),
+            ("lcore_busy_packets", lcores(|l| l.busy_packets)),
+            ("mempool_in_use", U64(s.mempool_in_use)),
+            ("rss_bytes", U64(s.rss_bytes.unwrap_or(0))),
+            ("version", Str(env!("CARGO_PKG_VERSION").to_owned())),
+        ]
+    }
+}
+
+/// The JSON lines printer: the first sample and the previous one, for rates.
+pub struct JsonLines {
+    out: Box<dyn Write + Send>,
+    start: Instant,
+    prev: Sample,
+}
+
+impl JsonLines {
+    /// Starts counting time and rates now; lines go to `out`.
+    pub fn new(live: &Live, out: Box<dyn Write + Send>) -> Self {
+        let prev = live.sample();
+        JsonLines {
+            out,
+            start: prev.at,
+            prev,
+        }
+    }
+
+    /// Writes one line; `last` marks the final one at exit.
+    pub fn emit(&mut self, live: &Live, last: bool) {
+        let now = live.sample();
+        let mut line = live.json_line(&now, &self.prev, self.start, last);
+        line.push('\n');
+        // One write per line, so a reader never sees half of one. A reader
+        // that went away costs its lines, not the forwarding.
+        let _ = self.out.write_all(line.as_bytes());
+        let _ = self.out.flush();
+        self.prev = now;
+    }
+}
+
+/// `name` as a JSON string literal.
+fn json_string(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `value` escaped for a Prometheus label (backslash, quote, newline).
+fn prometheus_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The process's resident memory (`VmRSS`, the same figure as statm's
+/// resident pages times the page size).
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Binds `--metrics-addr`; done before the EAL starts so a taken port costs
+/// no hugepages.
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| Error::Bind { addr, source })?;
+    Ok(listener)
+}
+
+/// The HTTP/1.0 server of `/metrics` and `/healthz`, on its own thread (not
+/// an lcore). Dropping it stops the thread and closes the socket.
+pub struct MetricsServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Serves `live` on `listener` (from [`bind`]) until dropped.
+    pub fn start(listener: TcpListener, live: Arc<Live>) -> Result<Self, Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("vnf-metrics".into())
+            .spawn({
+                let stop = stop.clone();
+                move || serve(&listener, &live, &stop)
+            })
+            .map_err(Error::Spawn)?;
+        Ok(MetricsServer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Accepts one client at a time until `stop`; a client's errors end only
+/// that client.
+fn serve(listener: &TcpListener, live: &Live, stop: &AtomicBool) {
+    while !stop.load(Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = answer(stream, live);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
+            // EMFILE, ECONNABORTED...: wait a moment rather than spin.
+            Err(_) => std::thread::sleep(ACCEPT_POLL),
+        }
+    }
+}
+
+/// Reads one request and writes its response.
+fn answer(mut stream: TcpStream, live: &Live) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > MAX_REQUEST {
+            break;
+        }
+    }
+    let (status, content_type, body) = route(&head, live);
+    let response = format!(
+        "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes())?;
+    stream.flush()
+}
+
+/// The status line's code and reason, content type and body for a request head.
+fn route(head: &[u8], live: &Live) -> (&'static str, &'static str, String) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(first);
+    let mut words = line.split_whitespace();
+    let (method, target) = (words.next(), words.next());
+    let path = target.map(|t| t.split('?').next().unwrap_or(t));
+    match (method, path) {
+        (Some("GET"), Some("/metrics")) => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            live.prometheus(),
+        ),
+        (Some("GET"), Some("/healthz")) if live.healthy() => ("200 OK", TEXT, "ok\n".into()),
+        (Some("GET"), Some("/healthz")) => (
+            "503 Service Unavailable",
+            TEXT,
+            if live.forwarding.load(Relaxed) {
+                "a link is down\n".into()
+            } else {
+                "not forwarding\n".into()
+            },
+        ),
+        _ => (
+            "404 Not Found",
+            TEXT,
+            "not found: try /metrics or /healthz\n".into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{LanePlan, LcorePlan, PortPair};
+    use crate::stats::bump;
+
+    /// Queue 0 of ports 0 and 1, forwarded to each other.
+    fn lane(rx: u16, tx: u16) -> LanePlan {
+        LanePlan {
+            pair: PortPair { rx, tx },
+            rx_queue: 0,
+            tx_queue: 0,
+        }
+    }
+
+    fn live() -> Live {
+        let stats = Stats::new(&[LcorePlan {
+            lcore: 3,
+            lanes: vec![lane(0, 1), lane(1, 0)],
+        }]);
+        Live::new(stats, vec!["net_null0".into(), "we\"ird\\".into()], true)
+    }
+
+    #[test]
+    fn json_line_shape() {
+        let live = live();
+        let start = live.sample();
+        let lane = live.stats.lane(lane(0, 1)).unwrap();
+        bump(&lane.rx, 10);
+        bump(&lane.tx, 8);
+        bump(&lane.dropped, 2);
+        let lc = live.stats.lcore(3).unwrap();
+        bump(&lc.busy_cycles, 200);
+        bump(&lc.busy_packets, 10);
+        live.set_mempool_in_use(77);
+        let mut now = live.sample();
+        now.at = start.at + Duration::from_secs(2);
+        now.rss_bytes = Some(4096);
+        let line = live.json_line(&now, &start, start.at, true);
+        assert!(line.starts_with("{\"time\":\""), "{line}");
+        assert!(
+            line.contains(
+                "\"elapsed_s\":2.000,\"final\":true,\"ports\":[{\"port\":0,\"name\":\"net_null0\",\"rx\":10,\"tx\":0,\"dropped\":0,\"rx_mpps\":0.000005,\"tx_mpps\":0.000000},\
+                 {\"port\":1,\"name\":\"we\\\"ird\\\\\",\"rx\":0,\"tx\":8,\"dropped\":2,"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                "\"lcores\":[{\"lcore\":3,\"rx\":10,\"tx\":8,\"dropped\":2,\"busy_cycles\":200,\"busy_packets\":10,\"cycles_per_packet\":20.00}],\"mempool_in_use\":77,\"rss_bytes\":4096}"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn cycles_per_packet_is_null_unless_recorded() {
+        let mut live = live();
+        live.record_cycles = false;
+        let s = live.sample();
+        assert!(live
+            .json_line(&s, &s, s.at, false)
+            .contains("\"cycles_per_packet\":null"));
+    }
+
+    #[test]
+    fn prometheus_families_and_escaping() {
+        let live = live();
+        live.set_links(&[
+            Some(Link {
+                up: true,
+                speed_mbps: 10_000,
+                full_duplex: true,
+            }),
+            None,
+        ]);
+        let text = live.prometheus();
+        for line in [
+            "# TYPE vnf_fwd_port_rx_packets_total counter",
+            "vnf_fwd_up 1",
+            "vnf_fwd_port_rx_packets_total{port=\"0\",name=\"net_null0\"} 0",
+            "vnf_fwd_port_tx_packets_total{port=\"1\",name=\"we\\\"ird\\\\\"} 0",
+            "vnf_fwd_link_up{port=\"0\",name=\"net_null0\"} 1",
+            "vnf_fwd_link_up{port=\"1\",name=\"we\\\"ird\\\\\"} 0",
+            "vnf_fwd_lcore_busy_cycles_total{lcore=\"3\"} 0",
+            "vnf_fwd_mempool_in_use 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let live = live();
+        let code = |req: &str| route(req.as_bytes(), &live).0;
+        assert_eq!(code("GET /metrics HTTP/1.1\r\n\r\n"), "200 OK");
+        assert_eq!(code("GET /metrics?x=1 HTTP/1.0\r\n\r\n"), "200 OK");
+        assert_eq!(
+            code("GET /healthz HTTP/1.0\r\n\r\n"),
+            "503 Service Unavailable"
+        );
+        live.set_forwarding(true);
+        assert_eq!(
+            code("GET /healthz HTTP/1.0\r\n\r\n"),
+            "503 Service Unavailable"
+        );
+        let up = Some(Link {
+            up: true,
+            speed_mbps: 0,
+            full_duplex: true,
+        });
+        live.set_links(&[up, up]);
+        assert_eq!(code("GET /healthz HTTP/1.0\r\n\r\n"), "200 OK");
+        for req in [
+            "GET / HTTP/1.0\r\n\r\n",
+            "POST /metrics HTTP/1.0\r\n\r\n",
+            "",
+            "\u{1}\n\n",
+        ] {
+            assert_eq!(code(req), "404 Not Found", "{req:?}");
+        }
+    }
+}
