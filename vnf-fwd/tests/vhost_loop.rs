@@ -24,31 +24,8 @@ fn idle_yield_forwards_every_frame() {
 fn vhost_loop(extra: &[&str]) {
     let _lock = dpdk_lock();
     let dir = TempDir::new("vhostloop");
-    let sock = |n: usize| dir.join(&format!("vhost{n}.sock")).display().to_string();
-    let switch_prefix = format!("vnfloop-sw-{}", std::process::id());
-    let vhost: Vec<String> = (0..4)
-        .map(|n| format!("net_vhost{n},iface={}", sock(n)))
-        .collect();
-    let mut args = eal_args(&switch_prefix, "0@1,1@1", &vhost);
-    args.push("--single-file-segments".into());
-    args.extend(strings(&[
-        "--",
-        "--forward-mode=io",
-        "--stats-period",
-        "3600",
-    ]));
-    let mut switch = Proc::spawn(
-        &dir,
-        "switch",
-        std::path::Path::new("/usr/bin/dpdk-testpmd"),
-        &args,
-        Some(&switch_prefix),
-    );
-    assert!(
-        switch.wait_for_output("packet forwarding - ports", Duration::from_secs(30)),
-        "{}",
-        switch.output()
-    );
+    let switch = vhost::start_loop(&dir, "switch");
+    let sock = |n: usize| vhost::socket(&dir, n);
 
     let fwd_prefix = format!("vnfloop-fwd-{}", std::process::id());
     let vdevs = [

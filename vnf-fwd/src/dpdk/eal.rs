@@ -148,6 +148,8 @@ impl Drop for Eal {
         let runtime_dir = unsafe { CStr::from_ptr(ffi::rte_eal_get_runtime_dir()) }
             .to_string_lossy()
             .into_owned();
+        // SAFETY: plain query of the initialised EAL's configuration.
+        let primary = unsafe { ffi::rte_eal_process_type() } == ffi::RTE_PROC_PRIMARY;
         if self.cleanup {
             // SAFETY: every DPDK object borrows the Eal, so none is alive any
             // more, and no lcore is running (launch waits for all of them).
@@ -157,8 +159,34 @@ impl Drop for Eal {
         // and its telemetry socket is unlinked only by an atexit handler. Remove
         // that socket now, then the directory if it is empty: a directory other
         // processes of the prefix still use keeps their files and stays.
-        let _ = std::fs::remove_file(Path::new(&runtime_dir).join("dpdk_telemetry.v2"));
-        let _ = std::fs::remove_dir(&runtime_dir);
+        let dir = Path::new(&runtime_dir);
+        let _ = std::fs::remove_file(dir.join("dpdk_telemetry.v2"));
+        if primary {
+            remove_primary_files(dir);
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// Removes the files a primary process without `--in-memory` shares with
+/// its secondaries (`config`, `hugepage_info`, `fbarray_*`, `mp_socket*`):
+/// DPDK 22.11 keeps them after `rte_eal_cleanup`, so every run of a new
+/// `--file-prefix` would leave a directory behind. A secondary still attached
+/// keeps its mappings; the primary's lock on `config` goes with the process.
+fn remove_primary_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "config"
+            || name == "hugepage_info"
+            || name.starts_with("fbarray_")
+            || name.starts_with("mp_socket")
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

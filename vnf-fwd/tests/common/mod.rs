@@ -7,6 +7,7 @@ pub mod frames;
 pub mod ovs;
 pub mod pcap;
 pub mod stats_lines;
+pub mod vhost;
 
 use std::fs::{self, File};
 use std::os::unix::io::AsRawFd;
