@@ -56,7 +56,7 @@ fn main() {
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_ether_hdr")
         .allowlist_var("SOCKET_ID_ANY")
-        .allowlist_var("RTE_(MAX_ETHPORTS|MAX_LCORE|ETHER_ADDR_LEN|ETHER_HDR_LEN|MBUF_DEFAULT_BUF_SIZE|ETH_LINK_.*|ETH_TX_OFFLOAD_MBUF_FAST_FREE|ETH_RX_OFFLOAD_SCATTER|ETH_TX_OFFLOAD_MULTI_SEGS|ETH_LINK_MAX_STR_LEN|PTYPE_UNKNOWN)")
+        .allowlist_var("RTE_(MAX_ETHPORTS|MAX_LCORE|ETHER_ADDR_LEN|ETHER_HDR_LEN|MBUF_DEFAULT_BUF_SIZE|ETH_LINK_.*|ETH_TX_OFFLOAD_MBUF_FAST_FREE|ETH_RX_OFFLOAD_SCATTER|ETH_TX_OFFLOAD_MULTI_SEGS|ETH_LINK_MAX_STR_LEN|PTYPE_UNKNOWN|ETH_RSS_(IP|TCP|UDP))")
         .blocklist_type("max_align_t")
         // Packed structs with bitfields break derive(Debug).
         .no_debug("rte_.*_hdr")

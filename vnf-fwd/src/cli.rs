@@ -1,6 +1,7 @@
 //! The command line: l2fwd's application options (`-p PORTMASK [-P] [-q NQ]
 //! [-T PERIOD] [--no-mac-updating] [--portmap CONFIG]`) plus the forwarding
-//! mode and ring sizes, and l2fwd's port pairing and lcore assignment.
+//! mode, ring sizes and queue counts, and l2fwd's port pairing and lcore
+//! assignment, extended from ports to queues.
 //!
 //! Everything here is plain data and pure functions: DPDK is only consulted by
 //! the caller, which passes in the port and lcore ids the EAL reported.
@@ -59,6 +60,22 @@ const TXD: Bounds = Bounds {
     what: "TX descriptors per port",
     min: 1,
     max: 32_768,
+};
+
+/// `--rxq`: testpmd's limit, `RTE_MAX_QUEUES_PER_PORT` (1024 in Debian's
+/// DPDK); each device's own, usually lower, maximum is checked at port setup.
+const RXQ: Bounds = Bounds {
+    option: "--rxq",
+    what: "RX queues per port",
+    min: 1,
+    max: 1024,
+};
+/// `--txq`: same limit as `--rxq`.
+const TXQ: Bounds = Bounds {
+    option: "--txq",
+    what: "TX queues per port",
+    min: 1,
+    max: 1024,
 };
 
 /// Whitespace as C's `isspace` sees it: `strtoul` skips it before a number.
@@ -149,17 +166,30 @@ pub enum Error {
         /// The port named twice.
         port: u16,
     },
-    /// The EAL gave fewer lcores than the ports need at `-q` ports each.
-    #[error("not enough lcores: {ports} ports at {per_lcore} per lcore need {needed} lcores, EAL gave {} ({}); add lcores with -l/-c or raise -q", .lcores.len(), list(.lcores))]
+    /// The EAL gave fewer lcores than the rx queues need at `-q` queues each.
+    #[error("not enough lcores: {ports} ports{} at {per_lcore} per lcore need {needed} lcores, EAL gave {} ({}); add lcores with -l/-c or raise -q", queues_per_port(*.rx_queues), .lcores.len(), list(.lcores))]
     NotEnoughLcores {
         /// Number of rx ports to poll.
         ports: usize,
+        /// `--rxq`: rx queues per port.
+        rx_queues: u16,
         /// `-q`.
         per_lcore: usize,
         /// Lcores needed.
         needed: usize,
         /// The lcore ids the EAL enabled.
         lcores: Vec<u32>,
+    },
+    /// A port receives from more lanes than it has tx queues; lanes never
+    /// share a tx queue, so no two lcores ever send on the same one.
+    #[error("--txq {tx_queues} is too few: port {port} is sent to from {lanes} rx queues and each needs a tx queue of its own; set --txq {lanes}")]
+    TooFewTxQueues {
+        /// The destination port.
+        port: u16,
+        /// Lanes (rx port, rx queue) that send to it.
+        lanes: usize,
+        /// `--txq`.
+        tx_queues: u16,
     },
     /// `--metrics-addr` is neither `ADDR:PORT` nor a bare port.
     #[error("invalid --metrics-addr '{}': expected ADDR:PORT such as 127.0.0.1:9100, [::1]:9100, or a port (listens on 127.0.0.1)", .0.escape_debug())]
@@ -196,8 +226,12 @@ pub struct Options {
     pub portmask: u32,
     /// `-P`: put the ports in promiscuous mode.
     pub promiscuous: bool,
-    /// `-q NQ`: rx ports polled by each lcore, 1 to 15.
+    /// `-q NQ`: rx queues (l2fwd: ports) polled by each lcore, 1 to 15.
     pub ports_per_lcore: usize,
+    /// `--rxq`: rx queues per port (RSS spreads frames over them).
+    pub rx_queues: u16,
+    /// `--txq`: tx queues per port; each lane sending to a port has its own.
+    pub tx_queues: u16,
     /// `-T PERIOD`: seconds between statistics printouts, 0 = never.
     pub stats_period_secs: u64,
     /// MAC rewriting in l2fwd mode; `--no-mac-updating` turns it off.
@@ -252,13 +286,25 @@ pub struct PairPlan {
     pub odd_port: Option<u16>,
 }
 
-/// The rx ports one lcore polls.
+/// One lane: frames from queue `rx_queue` of `pair.rx` go out of queue
+/// `tx_queue` of `pair.tx`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LanePlan {
+    /// The ports.
+    pub pair: PortPair,
+    /// The rx queue of `pair.rx`.
+    pub rx_queue: u16,
+    /// The tx queue of `pair.tx`, used by this lane only.
+    pub tx_queue: u16,
+}
+
+/// The rx queues one lcore polls.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LcorePlan {
     /// The lcore id.
     pub lcore: u32,
-    /// The directions whose rx port it polls, in ascending `rx` order.
-    pub pairs: Vec<PortPair>,
+    /// Its lanes, in ascending (rx queue, rx port) order.
+    pub lanes: Vec<LanePlan>,
 }
 
 /// `--portmap`'s value. An alias, not `Vec` spelled out, because clap's derive
@@ -287,7 +333,7 @@ struct AppArgs {
     #[arg(short = 'P')]
     promiscuous: bool,
 
-    /// Number of queues (= ports) per lcore, 1 to 15.
+    /// Number of rx queues (ports x --rxq) per lcore, 1 to 15.
     #[arg(short = 'q', value_name = "NQ", default_value_t = 1, value_parser = queues, allow_hyphen_values = true)]
     ports_per_lcore: usize,
 
@@ -336,6 +382,14 @@ struct AppArgs {
     #[arg(long = "metrics-addr", value_name = "ADDR:PORT", value_parser = metrics_addr, allow_hyphen_values = true)]
     metrics_addr: Option<SocketAddr>,
 
+    /// RX queues per port, 1 to 1024; more than one turns on RSS where the device offers it.
+    #[arg(long = "rxq", value_name = "N", default_value_t = 1, value_parser = rxq, allow_hyphen_values = true)]
+    rx_queues: u16,
+
+    /// TX queues per port, 1 to 1024; each rx queue sending to a port needs one.
+    #[arg(long = "txq", value_name = "N", default_value_t = 1, value_parser = txq, allow_hyphen_values = true)]
+    tx_queues: u16,
+
     /// Catches stray words so they are reported rather than ignored.
     #[arg(hide = true)]
     positional: Vec<String>,
@@ -363,7 +417,8 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
     let usage = format!(
         "{prog} [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating] \
          [--portmap CONFIG] [--mode MODE] [--burst N] [--rxd N] [--txd N] [--record-core-cycles] \
-         [--idle-yield] [--stats-format text|json] [--metrics-addr ADDR:PORT]"
+         [--idle-yield] [--stats-format text|json] [--metrics-addr ADDR:PORT] \
+         [--rxq N] [--txq N]"
     );
     let argv = std::iter::once(prog).chain(app_args.iter().map(String::as_str));
     let args = match AppArgs::command()
@@ -381,6 +436,8 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
         portmask: args.portmask,
         promiscuous: args.promiscuous,
         ports_per_lcore: args.ports_per_lcore,
+        rx_queues: args.rx_queues,
+        tx_queues: args.tx_queues,
         stats_period_secs: args.stats_period_secs,
         mac_updating: !args.no_mac_updating,
         portmap: args.portmap,
@@ -525,6 +582,16 @@ fn rxd(text: &str) -> Result<u16, Error> {
 /// `--txd`.
 fn txd(text: &str) -> Result<u16, Error> {
     TXD.parse(text)
+}
+
+/// `--rxq`.
+fn rxq(text: &str) -> Result<u16, Error> {
+    RXQ.parse(text)
+}
+
+/// `--txq`.
+fn txq(text: &str) -> Result<u16, Error> {
+    TXQ.parse(text)
 }
 
 /// `--metrics-addr`: `ADDR:PORT` (`[V6]:PORT` for IPv6), or a bare port on
@@ -713,48 +780,113 @@ fn consecutive_pairs(mask: u32, available: &[u16]) -> Result<PairPlan, Error> {
     Ok(PairPlan { pairs, odd_port })
 }
 
-/// Which lcore polls which rx ports, exactly as l2fwd: walk the enabled rx ports in ascending order;
-/// give each to the lowest enabled lcore id (from `lcores`, ascending, includes the main lcore) that
-/// has fewer than `ports_per_lcore` ports, moving on to the next lcore once one is full.
-/// Lcores with no port are left out of the result.
+/// Which lcore polls which rx queues: l2fwd's rule with (port, rx queue)
+/// as the unit. The units are walked queue by queue, each queue in ascending
+/// rx port order (testpmd's stream order: `(p0,q0) (p1,q0) (p0,q1) ...`), so
+/// that lcores sharing the load of several queues each get a share of every
+/// port; each goes to the lowest enabled lcore id (from `lcores`, ascending,
+/// includes the main lcore) that has fewer than `per_lcore` units, moving on
+/// once one is full. With one rx queue this is l2fwd's assignment.
+/// Lcores with nothing to poll are left out of the result.
+///
+/// Each lane gets a tx queue of its destination port that no other lane
+/// uses: queue k for the k-th lane sending to that port. Lanes of one lcore
+/// could share one, but a tx queue is owned by one lane (the safe layer hands
+/// each out once), and distinct queues are what keeps lcores from ever
+/// sending on the same queue.
 ///
 /// # Errors
 ///
 /// [`Error::NotEnoughLcores`] when the lcores run out (l2fwd's "Not enough
-/// cores"), and [`Error::Number`] for a `ports_per_lcore` of 0.
+/// cores"), [`Error::TooFewTxQueues`] when a port is sent to from more rx
+/// queues than `tx_queues`, and [`Error::Number`] for a `per_lcore`,
+/// `rx_queues` or `tx_queues` of 0.
 pub fn assign_lcores(
     pairs: &[PortPair],
     lcores: &[u32],
-    ports_per_lcore: usize,
+    per_lcore: usize,
+    rx_queues: u16,
+    tx_queues: u16,
 ) -> Result<Vec<LcorePlan>, Error> {
-    if ports_per_lcore == 0 {
-        // Only reachable with hand-built options; chunking by 0 would panic.
+    // Only reachable with hand-built options; the parser refuses 0.
+    if per_lcore == 0 {
         return Err(QUEUES.error("0"));
+    }
+    if rx_queues == 0 {
+        return Err(RXQ.error("0"));
+    }
+    if tx_queues == 0 {
+        return Err(TXQ.error("0"));
     }
     let mut ids = lcores.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let mut by_rx = pairs.to_vec();
     by_rx.sort_by_key(|p| p.rx);
-    // Filling each lcore before the next is the same as cutting the port list
-    // into runs of `ports_per_lcore`.
-    let needed = by_rx.len().div_ceil(ports_per_lcore);
+    // Queue by queue, each in rx port order; the k-th lane sending to a port
+    // gets its tx queue k.
+    let mut units = Vec::with_capacity(by_rx.len() * usize::from(rx_queues));
+    let mut sent_to: Vec<(u16, usize)> = Vec::new(); // (tx port, lanes so far)
+    for rx_queue in 0..rx_queues {
+        for &pair in &by_rx {
+            let k = match sent_to.iter_mut().find(|(port, _)| *port == pair.tx) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n - 1
+                }
+                None => {
+                    sent_to.push((pair.tx, 1));
+                    0
+                }
+            };
+            units.push((pair, rx_queue, k));
+        }
+    }
+    if let Some(&(port, lanes)) = sent_to.iter().find(|(_, n)| *n > usize::from(tx_queues)) {
+        return Err(Error::TooFewTxQueues {
+            port,
+            lanes,
+            tx_queues,
+        });
+    }
+    let lanes: Vec<LanePlan> = units
+        .into_iter()
+        .map(|(pair, rx_queue, k)| LanePlan {
+            pair,
+            rx_queue,
+            // k < tx_queues (checked above), so it fits.
+            tx_queue: k as u16,
+        })
+        .collect();
+    // Filling each lcore before the next is the same as cutting the lane list
+    // into runs of `per_lcore`.
+    let needed = lanes.len().div_ceil(per_lcore);
     if needed > ids.len() {
         return Err(Error::NotEnoughLcores {
             ports: by_rx.len(),
-            per_lcore: ports_per_lcore,
+            rx_queues,
+            per_lcore,
             needed,
             lcores: ids,
         });
     }
     Ok(ids
         .into_iter()
-        .zip(by_rx.chunks(ports_per_lcore))
+        .zip(lanes.chunks(per_lcore))
         .map(|(lcore, run)| LcorePlan {
             lcore,
-            pairs: run.to_vec(),
+            lanes: run.to_vec(),
         })
         .collect())
+}
+
+/// " x N rx queues" for the lcore error when there is more than one.
+fn queues_per_port(rx_queues: u16) -> String {
+    if rx_queues > 1 {
+        format!(" x {rx_queues} rx queues")
+    } else {
+        String::new()
+    }
 }
 
 /// `items` as "a, b, c", or "none".
@@ -871,6 +1003,8 @@ mod tests {
                 portmask: 0x3,
                 promiscuous: false,
                 ports_per_lcore: 1,
+                rx_queues: 1,
+                tx_queues: 1,
                 stats_period_secs: 10,
                 mac_updating: true,
                 portmap: None,
@@ -1160,6 +1294,8 @@ mod tests {
                 "--no-mac-updating",
                 "--portmap",
                 "5tswap",
+                "--rxq <N>",
+                "--txq <N>",
             ] {
                 assert!(text.contains(word), "help lacks {word}");
             }
@@ -1400,60 +1536,230 @@ mod tests {
         vec![pp(0, 1), pp(1, 0)]
     }
 
+    /// One rx and one tx queue per port: l2fwd's assignment.
+    fn assign(
+        pairs: &[PortPair],
+        lcores: &[u32],
+        per_lcore: usize,
+    ) -> Result<Vec<LcorePlan>, Error> {
+        assign_lcores(pairs, lcores, per_lcore, 1, 1)
+    }
+
+    fn lane(pair: PortPair, rx_queue: u16, tx_queue: u16) -> LanePlan {
+        LanePlan {
+            pair,
+            rx_queue,
+            tx_queue,
+        }
+    }
+
+    /// An lcore polling queue 0 of each pair's rx port.
     fn lp(lcore: u32, pairs: &[PortPair]) -> LcorePlan {
         LcorePlan {
             lcore,
-            pairs: pairs.to_vec(),
+            lanes: pairs.iter().map(|&p| lane(p, 0, 0)).collect(),
         }
     }
 
     #[test]
     fn lcores_one_port_each_from_the_lowest() {
         // The documented `-c 0xE0` experiment: lcores 5 (main), 6, 7.
-        let plan = assign_lcores(&two_ports(), &[5, 6, 7], 1).unwrap();
+        let plan = assign(&two_ports(), &[5, 6, 7], 1).unwrap();
         assert_eq!(plan, vec![lp(5, &[pp(0, 1)]), lp(6, &[pp(1, 0)])]);
-        let plan = assign_lcores(&two_ports(), &[0, 1], 1).unwrap();
+        let plan = assign(&two_ports(), &[0, 1], 1).unwrap();
         assert_eq!(plan, vec![lp(0, &[pp(0, 1)]), lp(1, &[pp(1, 0)])]);
     }
 
     #[test]
     fn lcores_two_ports_each() {
-        let plan = assign_lcores(&two_ports(), &[5, 6, 7], 2).unwrap();
+        let plan = assign(&two_ports(), &[5, 6, 7], 2).unwrap();
         assert_eq!(plan, vec![lp(5, &two_ports())]);
         let four = [pp(0, 1), pp(1, 0), pp(2, 3), pp(3, 2)];
-        let plan = assign_lcores(&four, &[0, 1], 2).unwrap();
+        let plan = assign(&four, &[0, 1], 2).unwrap();
         assert_eq!(plan, vec![lp(0, &four[..2]), lp(1, &four[2..])]);
         let three = [pp(0, 1), pp(1, 0), pp(2, 2)];
-        let plan = assign_lcores(&three, &[0, 1], 2).unwrap();
+        let plan = assign(&three, &[0, 1], 2).unwrap();
         assert_eq!(plan, vec![lp(0, &three[..2]), lp(1, &three[2..])]);
     }
 
     #[test]
     fn lcores_in_id_and_port_order_whatever_the_input_order() {
-        let plan = assign_lcores(&[pp(1, 0), pp(0, 1)], &[7, 5, 6, 5], 1).unwrap();
+        let plan = assign(&[pp(1, 0), pp(0, 1)], &[7, 5, 6, 5], 1).unwrap();
         assert_eq!(plan, vec![lp(5, &[pp(0, 1)]), lp(6, &[pp(1, 0)])]);
     }
 
     #[test]
     fn not_enough_lcores() {
         let three = [pp(0, 1), pp(1, 0), pp(2, 2)];
-        let e = assign_lcores(&three, &[0, 1], 1).unwrap_err();
+        let e = assign(&three, &[0, 1], 1).unwrap_err();
         assert_one_line(&e);
         assert!(e.to_string().starts_with(
             "not enough lcores: 3 ports at 1 per lcore need 3 lcores, EAL gave 2 (0, 1)"
         ));
-        let e = assign_lcores(&[pp(0, 0)], &[], 1).unwrap_err();
+        let e = assign(&[pp(0, 0)], &[], 1).unwrap_err();
         assert_says(&e, &["need 1 lcores", "EAL gave 0 (none)"]);
         let four = [pp(0, 1), pp(1, 0), pp(2, 3), pp(3, 2)];
-        assert!(assign_lcores(&four, &[5, 6, 7], 1).is_err());
-        assert!(assign_lcores(&four, &[5, 6], 2).is_ok());
+        assert!(assign(&four, &[5, 6, 7], 1).is_err());
+        assert!(assign(&four, &[5, 6], 2).is_ok());
     }
 
     #[test]
     fn lcores_edge_cases() {
-        assert_eq!(assign_lcores(&[], &[0], 1), Ok(vec![]));
-        let e = assign_lcores(&two_ports(), &[0, 1], 0).unwrap_err();
+        assert_eq!(assign(&[], &[0], 1), Ok(vec![]));
+        let e = assign(&two_ports(), &[0, 1], 0).unwrap_err();
         assert!(matches!(e, Error::Number { option: "-q", .. }));
+        let e = assign_lcores(&two_ports(), &[0, 1], 1, 0, 1).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Number {
+                option: "--rxq",
+                ..
+            }
+        ));
+        let e = assign_lcores(&two_ports(), &[0, 1], 1, 1, 0).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Number {
+                option: "--txq",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn queues_go_to_lcores_queue_by_queue() {
+        // Two ports, two queues, two lcores at -q 2: each lcore polls one
+        // queue of both ports and sends on its own tx queue of each.
+        let plan = assign_lcores(&two_ports(), &[0, 1], 2, 2, 2).unwrap();
+        let (a, b) = (pp(0, 1), pp(1, 0));
+        assert_eq!(
+            plan,
+            vec![
+                LcorePlan {
+                    lcore: 0,
+                    lanes: vec![lane(a, 0, 0), lane(b, 0, 0)]
+                },
+                LcorePlan {
+                    lcore: 1,
+                    lanes: vec![lane(a, 1, 1), lane(b, 1, 1)]
+                },
+            ]
+        );
+        // -q 1: one queue per lcore, four lcores.
+        let plan = assign_lcores(&two_ports(), &[3, 2, 1, 0], 1, 2, 2).unwrap();
+        let lanes: Vec<(u32, LanePlan)> = plan
+            .iter()
+            .flat_map(|l| l.lanes.iter().map(|&x| (l.lcore, x)))
+            .collect();
+        assert_eq!(
+            lanes,
+            vec![
+                (0, lane(a, 0, 0)),
+                (1, lane(b, 0, 0)),
+                (2, lane(a, 1, 1)),
+                (3, lane(b, 1, 1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn one_lcore_polls_every_queue_on_distinct_tx_queues() {
+        let plan = assign_lcores(&two_ports(), &[0, 1], 4, 2, 2).unwrap();
+        let (a, b) = (pp(0, 1), pp(1, 0));
+        assert_eq!(
+            plan,
+            vec![LcorePlan {
+                lcore: 0,
+                lanes: vec![lane(a, 0, 0), lane(b, 0, 0), lane(a, 1, 1), lane(b, 1, 1)]
+            }]
+        );
+        // One port forwarding to itself over three queues, on three lcores.
+        let plan = assign_lcores(&[pp(0, 0)], &[0, 1, 2], 1, 3, 4).unwrap();
+        let tx: Vec<(u32, u16, u16)> = plan
+            .iter()
+            .map(|l| (l.lcore, l.lanes[0].rx_queue, l.lanes[0].tx_queue))
+            .collect();
+        assert_eq!(tx, vec![(0, 0, 0), (1, 1, 1), (2, 2, 2)]);
+    }
+
+    #[test]
+    fn tx_queues_are_never_shared() {
+        for (pairs, lcores, per_lcore, rxq, txq) in [
+            (two_ports(), vec![0, 1], 2, 2, 2),
+            (two_ports(), vec![0], 8, 4, 4),
+            (
+                vec![pp(0, 1), pp(1, 0), pp(2, 2)],
+                vec![0, 1, 2, 3],
+                3,
+                4,
+                5,
+            ),
+        ] {
+            let plan = assign_lcores(&pairs, &lcores, per_lcore, rxq, txq).unwrap();
+            let mut used: Vec<(u16, u16)> = plan
+                .iter()
+                .flat_map(|l| l.lanes.iter().map(|x| (x.pair.tx, x.tx_queue)))
+                .collect();
+            let n = used.len();
+            assert_eq!(n, pairs.len() * usize::from(rxq));
+            assert!(used.iter().all(|&(_, q)| q < txq));
+            used.sort_unstable();
+            used.dedup();
+            assert_eq!(used.len(), n, "{plan:?}");
+        }
+    }
+
+    #[test]
+    fn too_few_tx_queues() {
+        let e = assign_lcores(&two_ports(), &[0, 1], 2, 2, 1).unwrap_err();
+        assert_eq!(
+            e,
+            Error::TooFewTxQueues {
+                port: 1,
+                lanes: 2,
+                tx_queues: 1
+            }
+        );
+        assert_one_line(&e);
+        assert_says(
+            &e,
+            &["--txq 1 is too few", "port 1", "2 rx queues", "set --txq 2"],
+        );
+    }
+
+    #[test]
+    fn not_enough_lcores_for_the_queues() {
+        let e = assign_lcores(&two_ports(), &[0, 1], 1, 2, 2).unwrap_err();
+        assert_one_line(&e);
+        assert!(
+            e.to_string().starts_with(
+                "not enough lcores: 2 ports x 2 rx queues at 1 per lcore need 4 lcores, EAL gave 2 (0, 1)"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn queue_options() {
+        let o = run(&["-p", "3"]);
+        assert_eq!((o.rx_queues, o.tx_queues), (1, 1));
+        let o = run(&["-p", "3", "--rxq", "2", "--txq=4"]);
+        assert_eq!((o.rx_queues, o.tx_queues), (2, 4));
+        assert_eq!(run(&["-p", "3", "--rxq=1024"]).rx_queues, 1024);
+        for (option, text) in [
+            ("--rxq", "0"),
+            ("--rxq", "1025"),
+            ("--rxq", "-1"),
+            ("--txq", "0"),
+            ("--txq", "two"),
+        ] {
+            let e = fail(&["-p", "3", option, text]);
+            assert!(
+                matches!(&e, Error::Number { option: o, .. } if *o == option),
+                "{e:?}"
+            );
+            assert_says(&e, &[option, &format!("'{text}'"), "1 to 1024"]);
+        }
     }
 
     // ---- messages ----

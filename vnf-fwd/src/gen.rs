@@ -72,6 +72,23 @@ pub fn stamp(frame: &mut [u8], port: u16, seq: u32, tsc: u64) {
     }
 }
 
+/// The UDP source port of frame `seq` of a port sending `flows` flows from
+/// `sport` up (wrapping past 65535).
+#[inline]
+pub fn flow_port(sport: u16, flows: u32, seq: u64) -> u16 {
+    // seq % flows < flows <= 65536, so the remainder fits in 16 bits.
+    sport.wrapping_add((seq % u64::from(flows.max(1))) as u16)
+}
+
+/// Rewrites the UDP source port of a frame built from [`template`] (its UDP
+/// checksum is 0, none, so nothing else changes).
+#[inline]
+pub fn set_udp_source_port(frame: &mut [u8], port: u16) {
+    if let Some(p) = frame.get_mut(34..36) {
+        p.copy_from_slice(&port.to_be_bytes());
+    }
+}
+
 /// A stamp read back from a received frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
@@ -202,6 +219,22 @@ mod tests {
             "checksum over a valid header folds to 0"
         );
         assert_eq!(template(&spec(1514)).len(), 1514);
+    }
+
+    #[test]
+    fn flows_vary_the_udp_source_port() {
+        assert_eq!(flow_port(1234, 1, 7), 1234);
+        let ports: Vec<u16> = (0..6).map(|seq| flow_port(1234, 4, seq)).collect();
+        assert_eq!(ports, [1234, 1235, 1236, 1237, 1234, 1235]);
+        assert_eq!(flow_port(65535, 2, 1), 0, "wraps past 65535");
+        assert_eq!(flow_port(9, 65536, 65535), 8);
+        let mut f = template(&spec(60));
+        let before = f.clone();
+        set_udp_source_port(&mut f, 0xabcd);
+        assert_eq!(&f[34..36], &[0xab, 0xcd]);
+        assert_eq!(f[..34], before[..34], "MACs and IPv4 header untouched");
+        assert_eq!(f[36..], before[36..]);
+        set_udp_source_port(&mut [0u8; 35], 1); // too short: nothing happens
     }
 
     #[test]

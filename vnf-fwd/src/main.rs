@@ -1,13 +1,13 @@
 //! `vnf-fwd [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating]
 //! [--portmap CONFIG] [--mode l2fwd|macswap|io|5tswap] [--burst N] [--rxd N] [--txd N]
-//! [--record-core-cycles] [--stats-format text|json] [--metrics-addr ADDR:PORT]`
+//! [--record-core-cycles] [--stats-format text|json] [--metrics-addr ADDR:PORT] [--rxq N] [--txq N]`
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use vnf_fwd::cli::{self, Command, LcorePlan, Mode, Options, PortPair, StatsFormat};
+use vnf_fwd::cli::{self, Command, LanePlan, LcorePlan, Mode, Options, PortPair, StatsFormat};
 use vnf_fwd::dpdk::{
     self, console, rdtsc, register_telemetry_command, signal, Eal, Link, Mempool, Port, PortConfig,
     RxQueue, TxQueue,
@@ -105,24 +105,44 @@ fn run() -> Result<(), AppError> {
     if plan.odd_port.is_some() {
         println!("Notice: odd number of ports in portmask.");
     }
-    let lcores = cli::assign_lcores(&plan.pairs, &eal.lcores(), opts.ports_per_lcore)?;
+    let lcores = cli::assign_lcores(
+        &plan.pairs,
+        &eal.lcores(),
+        opts.ports_per_lcore,
+        opts.rx_queues,
+        opts.tx_queues,
+    )?;
+    let multiqueue = opts.rx_queues > 1 || opts.tx_queues > 1;
     for l in &lcores {
-        for p in &l.pairs {
-            println!("Lcore {}: RX port {} TX port {}", l.lcore, p.rx, p.tx);
+        for lane in &l.lanes {
+            let (p, lcore) = (lane.pair, l.lcore);
+            if multiqueue {
+                println!(
+                    "Lcore {lcore}: RX port {} TX port {} (rx queue {}, tx queue {})",
+                    p.rx, p.tx, lane.rx_queue, lane.tx_queue
+                );
+            } else {
+                println!("Lcore {lcore}: RX port {} TX port {}", p.rx, p.tx);
+            }
         }
     }
-    let lcore_ids: Vec<u32> = lcores.iter().map(|l| l.lcore).collect();
-    let stats = Stats::new(&plan.pairs, &lcore_ids);
+    let stats = Stats::new(&lcores);
 
+    // Every queue's ring full, plus a burst in flight per lane and each lcore's cache.
     let nb_ports = stats.ports.len() as u32;
-    let per_port = u32::from(opts.rxd) + u32::from(opts.txd) + opts.burst as u32;
+    let per_port = u32::from(opts.rx_queues) * u32::from(opts.rxd)
+        + u32::from(opts.tx_queues) * u32::from(opts.txd)
+        + u32::from(opts.rx_queues) * opts.burst as u32;
     let nb_mbufs = (nb_ports * (per_port + lcores.len() as u32 * MEMPOOL_CACHE)).max(8192);
     let pool = Mempool::new(&eal, "mbuf_pool", nb_mbufs, MEMPOOL_CACHE, -1)?;
 
     let cfg = PortConfig {
         rxd: opts.rxd,
         txd: opts.txd,
+        rx_queues: opts.rx_queues,
+        tx_queues: opts.tx_queues,
     };
+    let mut without_rss = Vec::new();
     let mut ports = Vec::with_capacity(stats.ports.len());
     let mut leave_open = false;
     for &id in &stats.ports {
@@ -146,11 +166,27 @@ fn run() -> Result<(), AppError> {
                 println!("Warning: {e}; continuing without promiscuous mode");
             }
         }
+        if opts.rx_queues > 1 {
+            match port.rss_hash_functions() {
+                0 => without_rss.push(id),
+                hf => println!(
+                    "Port {id}: RSS over {} rx queues (hash functions {hf:#x})",
+                    opts.rx_queues
+                ),
+            }
+        }
         println!("Port {id}, MAC address: {}\n", fmt_mac(port.mac()));
         ports.push(port);
     }
+    if !without_rss.is_empty() {
+        println!(
+            "Notice: port(s) {} offer no RSS over IP/TCP/UDP; their {} rx queues are set up anyway and the device decides which queue gets a frame (virtio_user: the queue the switch sends on)",
+            list(&without_rss),
+            opts.rx_queues
+        );
+    }
     let names = ports.iter().map(Port::name).collect();
-    let live = Arc::new(Live::new(stats, names, &lcores, opts.record_core_cycles));
+    let live = Arc::new(Live::new(stats, names, opts.record_core_cycles));
     // Machines can still read the counters through --metrics-addr or the
     // JSON lines: not worth dying for.
     if let Err(e) = register_telemetry_command(&eal, TELEMETRY_COMMAND, TELEMETRY_HELP, {
@@ -260,29 +296,34 @@ impl Run<'_, '_> {
         make: impl Fn(PortPair) -> E,
     ) -> Result<(), AppError> {
         let stats = &self.live.stats;
-        let mut rx: Vec<(u16, RxQueue<'_>)> = Vec::new();
-        let mut tx: Vec<(u16, TxQueue<'_>)> = Vec::new();
+        let mut rx: Vec<RxQueue<'_>> = Vec::new();
+        let mut tx: Vec<TxQueue<'_>> = Vec::new();
         for port in self.ports {
-            if let Some((r, t)) = port.take_queues() {
-                rx.push((port.id(), r));
-                tx.push((port.id(), t));
+            if let Some(queues) = port.take_queues() {
+                rx.extend(queues.rx);
+                tx.extend(queues.tx);
             }
         }
         let main = self.eal.main_lcore();
         let mut workers = Vec::new();
         let mut main_work = None;
         for plan in self.lcores {
-            let mut lanes = Vec::with_capacity(plan.pairs.len());
-            for &pair in &plan.pairs {
-                // The plan is a bijection on ports, so each queue is taken once;
-                // anything else is a bug in the plan, reported rather than panicked on.
+            let mut lanes = Vec::with_capacity(plan.lanes.len());
+            for &lane in &plan.lanes {
+                let LanePlan {
+                    pair,
+                    rx_queue,
+                    tx_queue,
+                } = lane;
+                // The plan uses each queue once; anything else is a bug in the
+                // plan, reported rather than panicked on.
                 let (Some(rxq), Some(txq), Some(counters)) = (
-                    take(&mut rx, pair.rx),
-                    take(&mut tx, pair.tx),
-                    stats.lane(pair),
+                    take(&mut rx, |q| (q.port(), q.queue()) == (pair.rx, rx_queue)),
+                    take(&mut tx, |q| (q.port(), q.queue()) == (pair.tx, tx_queue)),
+                    stats.lane(lane),
                 ) else {
                     return Err(AppError::Plan(format!(
-                        "port {} or {} used twice",
+                        "rx queue {rx_queue} of port {} or tx queue {tx_queue} of port {} used twice",
                         pair.rx, pair.tx
                     )));
                 };
@@ -353,10 +394,19 @@ impl Run<'_, '_> {
     }
 }
 
-/// Removes and returns the queue of `port` from `queues`.
-fn take<Q>(queues: &mut Vec<(u16, Q)>, port: u16) -> Option<Q> {
-    let i = queues.iter().position(|(p, _)| *p == port)?;
-    Some(queues.swap_remove(i).1)
+/// Removes and returns the first of `queues` that is `wanted`.
+fn take<Q>(queues: &mut Vec<Q>, wanted: impl Fn(&Q) -> bool) -> Option<Q> {
+    let i = queues.iter().position(wanted)?;
+    Some(queues.swap_remove(i))
+}
+
+/// `items` as "a, b, c".
+fn list(items: &[u16]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The main lcore's periodic duties: the statistics printout, link polling,

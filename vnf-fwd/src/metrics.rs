@@ -3,7 +3,6 @@
 //! command. All of them read the per-lcore counters with Relaxed loads and the
 //! gauges the main lcore publishes; none of them touches the fast path.
 
-use crate::cli::{LcorePlan, PortPair};
 use crate::dpdk::Link;
 use crate::stats::Stats;
 use std::fmt::Write as _;
@@ -36,8 +35,6 @@ pub struct Live {
     pub stats: Stats,
     /// Device names, in `stats.ports` order.
     pub port_names: Vec<String>,
-    /// The directions each lcore forwards, in `stats.lcores` order.
-    lcore_lanes: Vec<Vec<PortPair>>,
     /// Whether `--record-core-cycles` fills the busy counters.
     record_cycles: bool,
     /// Link state per port, in `stats.ports` order, as last polled.
@@ -79,29 +76,12 @@ pub struct LcoreSample {
 }
 
 impl Live {
-    /// Wraps `stats` (built for `lcores`) with the ports' names.
-    pub fn new(
-        stats: Stats,
-        port_names: Vec<String>,
-        lcores: &[LcorePlan],
-        record_cycles: bool,
-    ) -> Self {
-        let lcore_lanes = stats
-            .lcores
-            .iter()
-            .map(|(id, _)| {
-                lcores
-                    .iter()
-                    .find(|p| p.lcore == *id)
-                    .map(|p| p.pairs.clone())
-                    .unwrap_or_default()
-            })
-            .collect();
+    /// Wraps `stats` with the ports' names.
+    pub fn new(stats: Stats, port_names: Vec<String>, record_cycles: bool) -> Self {
         let link_up = stats.ports.iter().map(|_| AtomicBool::new(false)).collect();
         Live {
             stats,
             port_names,
-            lcore_lanes,
             record_cycles,
             link_up,
             mempool_in_use: AtomicU64::new(0),
@@ -151,20 +131,16 @@ impl Live {
             .stats
             .lcores
             .iter()
-            .zip(&self.lcore_lanes)
-            .map(|((lcore, c), pairs)| {
-                let mut s = LcoreSample {
+            .map(|(lcore, c)| {
+                let t = self.stats.lcore_totals(*lcore);
+                LcoreSample {
                     lcore: *lcore,
+                    rx: t.rx,
+                    tx: t.tx,
+                    dropped: t.dropped,
                     busy_cycles: c.busy_cycles.load(Relaxed),
                     busy_packets: c.busy_packets.load(Relaxed),
-                    ..LcoreSample::default()
-                };
-                for lane in pairs.iter().filter_map(|&p| self.stats.lane(p)) {
-                    s.rx += lane.rx.load(Relaxed);
-                    s.tx += lane.tx.load(Relaxed);
-                    s.dropped += lane.dropped.load(Relaxed);
                 }
-                s
             })
             .collect();
         Sample {
@@ -560,28 +536,31 @@ fn route(head: &[u8], live: &Live) -> (&'static str, &'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{LanePlan, LcorePlan, PortPair};
     use crate::stats::bump;
 
+    /// Queue 0 of ports 0 and 1, forwarded to each other.
+    fn lane(rx: u16, tx: u16) -> LanePlan {
+        LanePlan {
+            pair: PortPair { rx, tx },
+            rx_queue: 0,
+            tx_queue: 0,
+        }
+    }
+
     fn live() -> Live {
-        let pairs = [PortPair { rx: 0, tx: 1 }, PortPair { rx: 1, tx: 0 }];
-        let stats = Stats::new(&pairs, &[3]);
-        let plan = [LcorePlan {
+        let stats = Stats::new(&[LcorePlan {
             lcore: 3,
-            pairs: pairs.to_vec(),
-        }];
-        Live::new(
-            stats,
-            vec!["net_null0".into(), "we\"ird\\".into()],
-            &plan,
-            true,
-        )
+            lanes: vec![lane(0, 1), lane(1, 0)],
+        }]);
+        Live::new(stats, vec!["net_null0".into(), "we\"ird\\".into()], true)
     }
 
     #[test]
     fn json_line_shape() {
         let live = live();
         let start = live.sample();
-        let lane = live.stats.lane(PortPair { rx: 0, tx: 1 }).unwrap();
+        let lane = live.stats.lane(lane(0, 1)).unwrap();
         bump(&lane.rx, 10);
         bump(&lane.tx, 8);
         bump(&lane.dropped, 2);

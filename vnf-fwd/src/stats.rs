@@ -1,7 +1,7 @@
 //! Per-lcore counters, written by the lcore that forwards and read by the main
 //! lcore, and l2fwd's statistics printout.
 
-use crate::cli::PortPair;
+use crate::cli::{LanePlan, LcorePlan};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -12,16 +12,16 @@ pub fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-/// Counters of one forwarding direction. Cache-line aligned so that two
+/// Counters of one lane (rx queue to tx queue). Cache-line aligned so that two
 /// lcores never write the same line.
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub struct LaneCounters {
-    /// Frames received on the rx port.
+    /// Frames received on the rx queue.
     pub rx: AtomicU64,
-    /// Frames the tx port accepted.
+    /// Frames the tx queue accepted.
     pub tx: AtomicU64,
-    /// Frames the tx port refused (queue full), freed.
+    /// Frames the tx queue refused (queue full), freed.
     pub dropped: AtomicU64,
     /// Frames too short for the engine's headers, freed (also in `dropped`).
     pub malformed: AtomicU64,
@@ -41,14 +41,14 @@ pub struct LcoreCounters {
 pub struct Stats {
     /// Ports as l2fwd lists them (the enabled ones), ascending.
     pub ports: Vec<u16>,
-    /// One entry per forwarding direction.
-    pub lanes: Vec<(PortPair, LaneCounters)>,
+    /// One entry per lane: the lcore that polls it, its queues, its counters.
+    pub lanes: Vec<(u32, LanePlan, LaneCounters)>,
     /// One entry per forwarding lcore.
     pub lcores: Vec<(u32, LcoreCounters)>,
 }
 
 /// Sums for one port, as l2fwd reports them: received on it, sent on it, and
-/// dropped on its way out of it.
+/// dropped on its way out of it, over all its queues.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortTotals {
     pub rx: u64,
@@ -57,28 +57,42 @@ pub struct PortTotals {
     pub malformed: u64,
 }
 
+/// The same sums over the lanes of one lcore.
+pub type LcoreTotals = PortTotals;
+
 impl Stats {
-    /// Zeroed counters for `pairs` polled by `lcores`.
-    pub fn new(pairs: &[PortPair], lcores: &[u32]) -> Self {
-        let mut ports: Vec<u16> = pairs.iter().flat_map(|p| [p.rx, p.tx]).collect();
+    /// Zeroed counters for the lanes and lcores of `plan`.
+    pub fn new(plan: &[LcorePlan]) -> Self {
+        let mut ports: Vec<u16> = plan
+            .iter()
+            .flat_map(|l| &l.lanes)
+            .flat_map(|lane| [lane.pair.rx, lane.pair.tx])
+            .collect();
         ports.sort_unstable();
         ports.dedup();
         Stats {
             ports,
-            lanes: pairs
+            lanes: plan
                 .iter()
-                .map(|&p| (p, LaneCounters::default()))
+                .flat_map(|l| {
+                    l.lanes
+                        .iter()
+                        .map(|&lane| (l.lcore, lane, LaneCounters::default()))
+                })
                 .collect(),
-            lcores: lcores
+            lcores: plan
                 .iter()
-                .map(|&l| (l, LcoreCounters::default()))
+                .map(|l| (l.lcore, LcoreCounters::default()))
                 .collect(),
         }
     }
 
-    /// The counters of direction `pair`.
-    pub fn lane(&self, pair: PortPair) -> Option<&LaneCounters> {
-        self.lanes.iter().find(|(p, _)| *p == pair).map(|(_, c)| c)
+    /// The counters of `lane`.
+    pub fn lane(&self, lane: LanePlan) -> Option<&LaneCounters> {
+        self.lanes
+            .iter()
+            .find(|(_, l, _)| *l == lane)
+            .map(|(_, _, c)| c)
     }
 
     /// The counters of `lcore`.
@@ -89,20 +103,39 @@ impl Stats {
             .map(|(_, c)| c)
     }
 
-    /// Totals of `port`.
+    /// Totals of `port`, over all its queues.
     pub fn port(&self, port: u16) -> PortTotals {
         let mut t = PortTotals::default();
-        for (pair, c) in &self.lanes {
-            if pair.rx == port {
+        for (_, lane, c) in &self.lanes {
+            if lane.pair.rx == port {
                 t.rx += c.rx.load(Relaxed);
             }
-            if pair.tx == port {
+            if lane.pair.tx == port {
                 t.tx += c.tx.load(Relaxed);
                 t.dropped += c.dropped.load(Relaxed);
                 t.malformed += c.malformed.load(Relaxed);
             }
         }
         t
+    }
+
+    /// Totals of the lanes `lcore` polls.
+    pub fn lcore_totals(&self, lcore: u32) -> LcoreTotals {
+        let mut t = LcoreTotals::default();
+        for (_, _, c) in self.lanes.iter().filter(|(l, _, _)| *l == lcore) {
+            t.rx += c.rx.load(Relaxed);
+            t.tx += c.tx.load(Relaxed);
+            t.dropped += c.dropped.load(Relaxed);
+            t.malformed += c.malformed.load(Relaxed);
+        }
+        t
+    }
+
+    /// Whether some port has more than one rx or tx queue in use.
+    fn multiqueue(&self) -> bool {
+        self.lanes
+            .iter()
+            .any(|(_, lane, _)| lane.rx_queue > 0 || lane.tx_queue > 0)
     }
 
     /// l2fwd's statistics block (`print_stats`), byte for byte after the
@@ -136,10 +169,35 @@ impl Stats {
         out
     }
 
-    /// What l2fwd does not show: malformed frames and each lcore's busy cycles
-    /// per packet (the forwarding cost, independent of which side is the bottleneck).
+    /// What l2fwd does not show: malformed frames, with several queues per
+    /// port each lane's and each lcore's counters, and each lcore's busy
+    /// cycles per packet (the forwarding cost, independent of which side is
+    /// the bottleneck).
     pub fn render_details(&self) -> String {
         let mut out = String::new();
+        if self.multiqueue() {
+            for (lcore, lane, c) in &self.lanes {
+                let _ = writeln!(
+                    out,
+                    "Lcore {lcore}: RX port {} queue {} -> TX port {} queue {}: received {}, sent {}, dropped {}",
+                    lane.pair.rx,
+                    lane.rx_queue,
+                    lane.pair.tx,
+                    lane.tx_queue,
+                    c.rx.load(Relaxed),
+                    c.tx.load(Relaxed),
+                    c.dropped.load(Relaxed)
+                );
+            }
+            for (lcore, _) in &self.lcores {
+                let t = self.lcore_totals(*lcore);
+                let _ = writeln!(
+                    out,
+                    "Lcore {lcore}: received {}, sent {}, dropped {}",
+                    t.rx, t.tx, t.dropped
+                );
+            }
+        }
         for &port in &self.ports {
             let m = self.port(port).malformed;
             if m > 0 {
@@ -164,16 +222,28 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::PortPair;
+
+    fn lane(rx: u16, tx: u16, rx_queue: u16, tx_queue: u16) -> LanePlan {
+        LanePlan {
+            pair: PortPair { rx, tx },
+            rx_queue,
+            tx_queue,
+        }
+    }
 
     #[test]
     fn l2fwd_layout_and_totals() {
-        let pairs = [PortPair { rx: 0, tx: 1 }, PortPair { rx: 1, tx: 0 }];
-        let stats = Stats::new(&pairs, &[0]);
-        let a = stats.lane(pairs[0]).unwrap();
+        let lanes = [lane(0, 1, 0, 0), lane(1, 0, 0, 0)];
+        let stats = Stats::new(&[LcorePlan {
+            lcore: 0,
+            lanes: lanes.to_vec(),
+        }]);
+        let a = stats.lane(lanes[0]).unwrap();
         bump(&a.rx, 100);
         bump(&a.tx, 90);
         bump(&a.dropped, 10);
-        let b = stats.lane(pairs[1]).unwrap();
+        let b = stats.lane(lanes[1]).unwrap();
         bump(&b.rx, 200);
         bump(&b.tx, 200);
         assert_eq!(
@@ -204,6 +274,72 @@ mod tests {
         assert!(stats
             .render_l2fwd(true)
             .starts_with("\x1b[2J\x1b[1;1H\nPort"));
+    }
+
+    #[test]
+    fn queues_add_up_per_port_and_per_lcore() {
+        // Two lcores, each with one queue of both ports.
+        let plan = [
+            LcorePlan {
+                lcore: 0,
+                lanes: vec![lane(0, 1, 0, 0), lane(1, 0, 0, 0)],
+            },
+            LcorePlan {
+                lcore: 1,
+                lanes: vec![lane(0, 1, 1, 1), lane(1, 0, 1, 1)],
+            },
+        ];
+        let stats = Stats::new(&plan);
+        assert_eq!(stats.ports, vec![0, 1]);
+        for (i, (_, lane, c)) in stats.lanes.iter().enumerate() {
+            let n = 10 * (i as u64 + 1);
+            bump(&c.rx, n);
+            bump(&c.tx, n - lane.rx_queue as u64);
+            bump(&c.dropped, lane.rx_queue as u64);
+        }
+        // Port 0 received on lanes 0 and 2 (10 + 30) and sent on lanes 1 and 3.
+        assert_eq!(
+            stats.port(0),
+            PortTotals {
+                rx: 40,
+                tx: 20 + 39,
+                dropped: 1,
+                malformed: 0
+            }
+        );
+        assert_eq!(stats.port(1).rx, 20 + 40);
+        assert_eq!(
+            stats.lcore_totals(1),
+            LcoreTotals {
+                rx: 70,
+                tx: 68,
+                dropped: 2,
+                malformed: 0
+            }
+        );
+        assert_eq!(stats.lcore_totals(0).rx, 30);
+        let text = stats.render_details();
+        assert!(
+            text.contains("Lcore 1: RX port 1 queue 1 -> TX port 0 queue 1: received 40, sent 39, dropped 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Lcore 0: received 30, sent 30, dropped 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Lcore 1: received 70, sent 68, dropped 2\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn one_queue_shows_no_lane_lines() {
+        let stats = Stats::new(&[LcorePlan {
+            lcore: 0,
+            lanes: vec![lane(0, 1, 0, 0), lane(1, 0, 0, 0)],
+        }]);
+        assert_eq!(stats.render_details(), "");
     }
 
     #[test]

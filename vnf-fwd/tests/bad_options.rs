@@ -62,6 +62,12 @@ fn option_errors_before_eal() {
         ("mode", &["-p", "3", "--mode", "bogus"], &["bogus"]),
         ("flag", &["-p", "3", "--bogus-flag"], &["--bogus-flag"]),
         ("portmap", &["-p", "3", "--portmap", "(0,1"], &["portmap"]),
+        ("rxq0", &["-p", "3", "--rxq", "0"], &["--rxq", "'0'"]),
+        (
+            "txq",
+            &["-p", "3", "--txq", "1025"],
+            &["--txq", "1 to 1024"],
+        ),
         ("nop", &[], &["-p"]),
     ] {
         let (code, last, _) = run_vnf(tag, &TWO_NULL, app);
@@ -87,6 +93,36 @@ fn portmap_port_not_enabled() {
         &TWO_NULL,
         &["-p", "0x1", "--portmap", "(0,1)"],
         &["port 1"],
+    );
+}
+
+#[test]
+fn queue_plans_the_ports_cannot_take() {
+    let _lock = dpdk_lock();
+    // Each rx queue's lane needs a tx queue of its own on the destination port.
+    expect_error(
+        "txqfew",
+        &TWO_NULL,
+        &["-p", "0x3", "-q", "4", "--rxq", "2"],
+        &["--txq 1 is too few", "set --txq 2"],
+    );
+    // Four (port, queue) units at one per lcore need four lcores.
+    expect_error(
+        "mqlcores",
+        &TWO_NULL,
+        &["-p", "0x3", "--rxq", "2", "--txq", "2"],
+        &[
+            "not enough lcores",
+            "2 ports x 2 rx queues",
+            "need 4 lcores",
+        ],
+    );
+    // A net_ring port has at most 16 queues each way.
+    expect_error(
+        "ringmax",
+        &["--vdev", "net_ring0"],
+        &["-p", "0x1", "-q", "15", "--rxq", "17", "--txq", "17"],
+        &["port 0", "17 rx queues requested", "at most 16"],
     );
 }
 

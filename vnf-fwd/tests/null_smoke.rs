@@ -4,41 +4,7 @@
 mod common;
 
 use common::*;
-use std::time::{Duration, Instant};
-
-fn null_vdevs(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("net_null{i},no-rx=0")).collect()
-}
-
-/// Starts vnf-fwd, lets it forward for `secs`, stops it with SIGTERM and
-/// returns its stdout after checking the clean exit.
-fn forward_for(tag: &str, lcores: &str, ports: usize, app: &[&str], secs: u64) -> String {
-    let dir = TempDir::new(tag);
-    let prefix = format!("vnfnull-{tag}-{}", std::process::id());
-    let mut args = eal_args(&prefix, lcores, &null_vdevs(ports));
-    args.push("--".into());
-    args.extend(strings(app));
-    let mut p = Proc::spawn(&dir, tag, &vnf_fwd(), &args, Some(&prefix));
-    assert!(
-        p.wait_for_output("entering main loop", Duration::from_secs(20)),
-        "did not start forwarding\n{}",
-        p.output()
-    );
-    std::thread::sleep(Duration::from_secs(secs));
-    let t0 = Instant::now();
-    let status = p.terminate(Duration::from_secs(5));
-    let took = t0.elapsed();
-    let status = status.unwrap_or_else(|| panic!("no exit within 5 s of SIGTERM\n{}", p.output()));
-    assert!(status.success(), "exit status {status}\n{}", p.output());
-    assert!(took < Duration::from_secs(1), "exit took {took:?}");
-    let out = p.out();
-    assert!(out.contains("Bye..."), "{}", p.output());
-    assert!(!p.err().contains("panicked"), "{}", p.output());
-    // Checked before `p` is dropped: dropping it would clean up for us.
-    assert_no_leftovers(&prefix);
-    drop(p);
-    out
-}
+use std::time::Duration;
 
 #[test]
 fn forwards_and_exits_cleanly_on_sigterm() {

@@ -1,5 +1,5 @@
 //! `vnf-gen [EAL options] -- [-p PORTMASK] [--count [PORT:]N]... [--rate [PORT:]R]...
-//! [--size N] [--duration S] ...`: the traffic generator (pktgen's role in the
+//! [--size N] [--duration S] [--queues N] [--flows N] ...`: the traffic generator (pktgen's role in the
 //! write-up). Sends stamped IPv4/UDP frames on every port, receives on every
 //! port, and reports sent, received, lost, reordered and latency per port.
 //!
@@ -92,6 +92,14 @@ struct Args {
     /// UDP destination port.
     #[arg(long, default_value_t = 5678)]
     dport: u16,
+    /// Flows per port: frame i has UDP source port `sport + i % N`, so RSS and
+    /// hash-based switches spread the frames (1 to 65536).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    flows: u32,
+    /// RX and TX queues per port (1 to 128); bursts go out on each TX queue in
+    /// turn and every RX queue is polled. For virtio_user, give the vdev queues=N too.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
+    queues: u16,
     /// Frames per tx burst, 1 to 512.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=512))]
     burst: u16,
@@ -187,7 +195,14 @@ fn run() -> Result<(), GenError> {
             "no ports to use (check --vdev and -p)".into(),
         ));
     }
-    let pool = Mempool::new(&eal, "gen_pool", 8191.max(ids.len() as u32 * 4096), 256, -1)?;
+    let per_port = u32::from(args.queues) * 4096;
+    let pool = Mempool::new(
+        &eal,
+        "gen_pool",
+        8191.max(ids.len() as u32 * per_port),
+        256,
+        -1,
+    )?;
     let mut ports = Vec::new();
     for &id in &ids {
         let mut p = Port::configure(
@@ -196,6 +211,8 @@ fn run() -> Result<(), GenError> {
             PortConfig {
                 rxd: 1024,
                 txd: 1024,
+                rx_queues: args.queues,
+                tx_queues: args.queues,
             },
         )?;
         p.start()?;
@@ -250,6 +267,9 @@ fn run() -> Result<(), GenError> {
     }
 
     let mut queues: Vec<_> = ports.iter().filter_map(Port::take_queues).collect();
+    // The TX queue each port's next burst goes out on.
+    let mut next_tx = vec![0usize; queues.len()];
+    let (sport, flows) = (args.sport, args.flows);
     let mut frames = MbufBurst::new();
     let start = rdtsc();
     let send_until = (args.duration > 0.0).then(|| start + (args.duration * hz as f64) as u64);
@@ -262,7 +282,7 @@ fn run() -> Result<(), GenError> {
         let sending =
             drain_until.is_none() && !stop.load(Relaxed) && send_until.is_none_or(|t| now < t);
         if sending {
-            for (run, (_, tx)) in runs.iter_mut().zip(queues.iter_mut()) {
+            for ((run, q), next) in runs.iter_mut().zip(queues.iter_mut()).zip(&mut next_tx) {
                 let left = if run.count == 0 {
                     u64::MAX
                 } else {
@@ -280,12 +300,18 @@ fn run() -> Result<(), GenError> {
                 let tsc = rdtsc();
                 if !frames.alloc(&pool, n as usize, tmpl.len() as u16, |i, f| {
                     f.copy_from_slice(tmpl);
-                    gen::stamp(f, id, (seq0 + i as u64) as u32, tsc);
+                    let seq = seq0 + i as u64;
+                    if flows > 1 {
+                        gen::set_udp_source_port(f, gen::flow_port(sport, flows, seq));
+                    }
+                    gen::stamp(f, id, seq as u32, tsc);
                 }) {
                     return Err(GenError::NoMbufs);
                 }
+                let queue = *next;
+                *next = (queue + 1) % q.tx.len();
                 // What the queue refuses is freed and sent again later with the same sequence numbers.
-                run.sent += tx.tx_burst(&mut frames).0 as u64;
+                run.sent += q.tx[queue].tx_burst(&mut frames).0 as u64;
             }
             let all_sent = runs.iter().all(|r| r.count != 0 && r.sent >= r.count);
             if all_sent {
@@ -294,30 +320,32 @@ fn run() -> Result<(), GenError> {
         } else if drain_until.is_none() {
             drain_until = Some(now + drain);
         }
-        for (run, (rx, _)) in runs.iter_mut().zip(queues.iter_mut()) {
-            if rx.rx_burst(&mut frames, 32) == 0 {
-                continue;
-            }
-            busy = true;
-            let now = rdtsc();
-            frames.for_each_frame(|f| {
-                run.received += 1;
-                if let Some(s) = gen::read_stamp(f) {
-                    let src = usize::from(s.port).min(31);
-                    run.from[src] += 1;
-                    if let Some(last) = run.last_seq[src] {
-                        if (s.seq.wrapping_sub(last) as i32) < 0 {
-                            run.reordered += 1;
-                        }
-                    }
-                    if run.last_seq[src].is_none_or(|l| (s.seq.wrapping_sub(l) as i32) > 0) {
-                        run.last_seq[src] = Some(s.seq);
-                    }
-                    run.latency
-                        .record(now.wrapping_sub(s.tsc) as f64 * us_per_cycle);
+        for (run, q) in runs.iter_mut().zip(queues.iter_mut()) {
+            for rx in &mut q.rx {
+                if rx.rx_burst(&mut frames, 32) == 0 {
+                    continue;
                 }
-            });
-            frames.clear();
+                busy = true;
+                let now = rdtsc();
+                frames.for_each_frame(|f| {
+                    run.received += 1;
+                    if let Some(s) = gen::read_stamp(f) {
+                        let src = usize::from(s.port).min(31);
+                        run.from[src] += 1;
+                        if let Some(last) = run.last_seq[src] {
+                            if (s.seq.wrapping_sub(last) as i32) < 0 {
+                                run.reordered += 1;
+                            }
+                        }
+                        if run.last_seq[src].is_none_or(|l| (s.seq.wrapping_sub(l) as i32) > 0) {
+                            run.last_seq[src] = Some(s.seq);
+                        }
+                        run.latency
+                            .record(now.wrapping_sub(s.tsc) as f64 * us_per_cycle);
+                    }
+                });
+                frames.clear();
+            }
         }
         if let Some(t) = drain_until {
             let sent: u64 = runs.iter().map(|r| r.sent).sum();

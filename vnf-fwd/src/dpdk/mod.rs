@@ -18,7 +18,7 @@ mod telemetry;
 pub use eal::Eal;
 pub use mbuf::{MbufBurst, MAX_BURST};
 pub use mempool::Mempool;
-pub use port::{Link, Port, PortConfig, PortStats, RxQueue, TxQueue};
+pub use port::{Link, Port, PortConfig, PortQueues, PortStats, RxQueue, TxQueue};
 pub use telemetry::{register_command as register_telemetry_command, TelemetryValue};
 
 use std::ffi::CStr;
@@ -77,6 +77,13 @@ pub enum Error {
         queue: u16,
         op: &'static str,
         errno: Errno,
+    },
+    #[error("port {port}: {asked} {kind} queues requested, the device has at most {max} (a virtio_user vdev has as many as its queues=N)")]
+    TooManyQueues {
+        port: u16,
+        kind: &'static str,
+        asked: u16,
+        max: u16,
     },
     #[error("cannot launch lcore {lcore}: {errno}")]
     Launch { lcore: u32, errno: Errno },

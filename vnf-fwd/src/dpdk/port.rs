@@ -13,16 +13,36 @@ pub struct PortConfig {
     pub rxd: u16,
     /// Transmit descriptors per queue (adjusted to the device's limits).
     pub txd: u16,
+    /// Receive queues; more than one turns on RSS where the device offers it.
+    pub rx_queues: u16,
+    /// Transmit queues.
+    pub tx_queues: u16,
 }
 
-/// A configured Ethernet port with one rx and one tx queue, stopped and closed on drop.
+/// The hash functions RSS is asked for: IP addresses, and TCP and UDP ports
+/// (testpmd's `--rss-ip`/`--rss-udp` together), as far as the device offers them.
+const RSS_HASH_FUNCTIONS: u64 =
+    ffi::RTE_ETH_RSS_IP as u64 | ffi::RTE_ETH_RSS_TCP as u64 | ffi::RTE_ETH_RSS_UDP as u64;
+
+/// A configured Ethernet port with its rx and tx queues, stopped and closed on drop.
 pub struct Port<'pool> {
     id: u16,
     mac: [u8; 6],
+    rx_queues: u16,
+    tx_queues: u16,
+    rss_hash_functions: u64,
     started: bool,
     close_on_drop: bool,
     queues_taken: Cell<bool>,
     _pool: PhantomData<&'pool Mempool<'pool>>,
+}
+
+/// All queues of one port, each to be owned by the lane that polls or sends on it.
+pub struct PortQueues<'port> {
+    /// Receive queues, by queue id.
+    pub rx: Vec<RxQueue<'port>>,
+    /// Transmit queues, by queue id.
+    pub tx: Vec<TxQueue<'port>>,
 }
 
 /// Link state as `rte_eth_link_get_nowait` reports it.
@@ -48,9 +68,13 @@ pub struct PortStats {
 }
 
 impl<'pool> Port<'pool> {
-    /// Configures port `id` with one rx queue filled from `pool` and one tx
-    /// queue, as l2fwd does: fast mbuf free when the device offers it (every
-    /// mbuf comes from one pool with refcount 1) and no packet-type parsing.
+    /// Configures port `id` with `cfg.rx_queues` rx queues filled from `pool`
+    /// and `cfg.tx_queues` tx queues, as l2fwd does: fast mbuf free when the
+    /// device offers it (every mbuf comes from one pool with refcount 1) and
+    /// no packet-type parsing. With more than one rx queue, RSS over IP
+    /// addresses and TCP/UDP ports, as far as the device offers it (see
+    /// [`Port::rss_hash_functions`]); without it, the queues are set up all
+    /// the same and the device spreads frames over them its own way, if at all.
     pub fn configure(id: u16, pool: &'pool Mempool<'_>, cfg: PortConfig) -> Result<Self, Error> {
         let err = |op, ret: i32| Error::Port {
             port: id,
@@ -67,13 +91,38 @@ impl<'pool> Port<'pool> {
         if ret != 0 {
             return Err(err("rte_eth_dev_info_get", ret));
         }
+        for (kind, asked, max) in [
+            ("rx", cfg.rx_queues, info.max_rx_queues),
+            ("tx", cfg.tx_queues, info.max_tx_queues),
+        ] {
+            if asked > max {
+                return Err(Error::TooManyQueues {
+                    port: id,
+                    kind,
+                    asked,
+                    max,
+                });
+            }
+        }
         let mut conf = ffi::rte_eth_conf::default();
+        // Requesting RSS from a device that offers none of these hashes fails
+        // the configure call (virtio_user over vhost-user offers none).
+        let rss_hash_functions = if cfg.rx_queues > 1 {
+            RSS_HASH_FUNCTIONS & info.flow_type_rss_offloads
+        } else {
+            0
+        };
+        if rss_hash_functions != 0 {
+            conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
+            // A null key: the driver's default.
+            conf.rx_adv_conf.rss_conf.rss_hf = rss_hash_functions;
+        }
         let fast_free = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE);
         if info.tx_offload_capa & fast_free != 0 {
             conf.txmode.offloads |= fast_free;
         }
         // SAFETY: `conf` is a valid configuration that DPDK copies.
-        let ret = unsafe { ffi::rte_eth_dev_configure(id, 1, 1, &conf) };
+        let ret = unsafe { ffi::rte_eth_dev_configure(id, cfg.rx_queues, cfg.tx_queues, &conf) };
         if ret < 0 {
             return Err(err("rte_eth_dev_configure", ret));
         }
@@ -92,27 +141,32 @@ impl<'pool> Port<'pool> {
         // SAFETY: plain query. SOCKET_ID_ANY (-1) when unknown, which DPDK takes
         // as an unsigned socket id.
         let socket = unsafe { ffi::rte_eth_dev_socket_id(id) } as u32;
-        let qerr = |op, ret: i32| Error::Queue {
+        let qerr = |queue, op, ret: i32| Error::Queue {
             port: id,
-            queue: 0,
+            queue,
             op,
             errno: Errno::from_ret(ret),
         };
         let mut rxconf = info.default_rxconf;
         rxconf.offloads = conf.rxmode.offloads;
-        // SAFETY: the pool outlives the port (borrowed for 'pool), so the queue's
-        // mbuf source stays valid until the port is closed.
-        let ret =
-            unsafe { ffi::rte_eth_rx_queue_setup(id, 0, rxd, socket, &rxconf, pool.as_ptr()) };
-        if ret < 0 {
-            return Err(qerr("rte_eth_rx_queue_setup", ret));
+        for queue in 0..cfg.rx_queues {
+            // SAFETY: the pool outlives the port (borrowed for 'pool), so the
+            // queue's mbuf source stays valid until the port is closed.
+            let ret = unsafe {
+                ffi::rte_eth_rx_queue_setup(id, queue, rxd, socket, &rxconf, pool.as_ptr())
+            };
+            if ret < 0 {
+                return Err(qerr(queue, "rte_eth_rx_queue_setup", ret));
+            }
         }
         let mut txconf = info.default_txconf;
         txconf.offloads = conf.txmode.offloads;
-        // SAFETY: `txconf` is valid and copied by DPDK.
-        let ret = unsafe { ffi::rte_eth_tx_queue_setup(id, 0, txd, socket, &txconf) };
-        if ret < 0 {
-            return Err(qerr("rte_eth_tx_queue_setup", ret));
+        for queue in 0..cfg.tx_queues {
+            // SAFETY: `txconf` is valid and copied by DPDK.
+            let ret = unsafe { ffi::rte_eth_tx_queue_setup(id, queue, txd, socket, &txconf) };
+            if ret < 0 {
+                return Err(qerr(queue, "rte_eth_tx_queue_setup", ret));
+            }
         }
         // Forwarding never looks at ptypes: let the PMD skip classifying them.
         // Not every PMD supports it, and nothing depends on it, so failure is ignored.
@@ -123,6 +177,9 @@ impl<'pool> Port<'pool> {
         Ok(Port {
             id,
             mac: mac.addr_bytes,
+            rx_queues: cfg.rx_queues,
+            tx_queues: cfg.tx_queues,
+            rss_hash_functions,
             started: false,
             close_on_drop: true,
             queues_taken: Cell::new(false),
@@ -194,6 +251,13 @@ impl<'pool> Port<'pool> {
         self.mac
     }
 
+    /// The RSS hash functions (`RTE_ETH_RSS_*` bits) the port spreads frames
+    /// over its rx queues with; 0 with one rx queue or when the device offers
+    /// none of IP, TCP and UDP hashing.
+    pub fn rss_hash_functions(&self) -> u64 {
+        self.rss_hash_functions
+    }
+
     /// The link state, without waiting. Polling it also lets drivers such as
     /// virtio_user notice a vhost-user peer that came back.
     pub fn link(&self) -> Option<Link> {
@@ -224,24 +288,28 @@ impl<'pool> Port<'pool> {
         })
     }
 
-    /// Hands out the port's rx and tx queue, once: each queue must be polled by
+    /// Hands out the port's rx and tx queues, once: each queue must be used by
     /// one lcore only, which owning it enforces.
-    pub fn take_queues(&self) -> Option<(RxQueue<'_>, TxQueue<'_>)> {
+    pub fn take_queues(&self) -> Option<PortQueues<'_>> {
         if self.queues_taken.replace(true) {
             return None;
         }
-        Some((
-            RxQueue {
-                port: self.id,
-                queue: 0,
-                _port: PhantomData,
-            },
-            TxQueue {
-                port: self.id,
-                queue: 0,
-                _port: PhantomData,
-            },
-        ))
+        Some(PortQueues {
+            rx: (0..self.rx_queues)
+                .map(|queue| RxQueue {
+                    port: self.id,
+                    queue,
+                    _port: PhantomData,
+                })
+                .collect(),
+            tx: (0..self.tx_queues)
+                .map(|queue| TxQueue {
+                    port: self.id,
+                    queue,
+                    _port: PhantomData,
+                })
+                .collect(),
+        })
     }
 }
 
@@ -304,6 +372,11 @@ impl RxQueue<'_> {
         self.port
     }
 
+    /// The queue id.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
     /// Receives up to `max` frames into the empty `burst`; returns how many.
     #[inline]
     pub fn rx_burst(&mut self, burst: &mut MbufBurst, max: usize) -> usize {
@@ -320,6 +393,11 @@ impl TxQueue<'_> {
     /// The port id.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The queue id.
+    pub fn queue(&self) -> u16 {
+        self.queue
     }
 
     /// Sends the burst; frees what the device did not take. Returns
