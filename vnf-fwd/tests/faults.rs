@@ -13,20 +13,6 @@ fn vnf_gen() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vnf-gen"))
 }
 
-/// Starts vnf-fwd with `eal` and `app` and waits until it forwards.
-fn start_fwd(dir: &TempDir, tag: &str, prefix: &str, eal: &[String], app: &[&str]) -> Proc {
-    let mut args = eal.to_vec();
-    args.push("--".into());
-    args.extend(strings(app));
-    let mut p = Proc::spawn(dir, tag, &vnf_fwd(), &args, Some(prefix));
-    assert!(
-        p.wait_for_output("entering main loop", Duration::from_secs(30)),
-        "vnf-fwd did not start\n{}",
-        p.output()
-    );
-    p
-}
-
 /// vnf-gen in the background on `vdevs`, prefix `vnfgen-<tag>-<pid>` (the
 /// prefix `run_gen` gives the same tag), with `app` options plus `--json`.
 fn spawn_gen(dir: &TempDir, tag: &str, vdevs: &[String], app: &[&str]) -> Proc {

@@ -191,16 +191,9 @@ fn through_virtio_user(mode: &str, engine: &impl Engine) {
             )
         })
         .collect();
-    let mut args = eal_args(&prefix, "0@0", &vdevs);
-    args.extend(strings(&[
-        "--", "-p", "0x3", "-q", "2", "-T", "0", "--mode", mode,
-    ]));
-    let mut fwd = Proc::spawn(&dir, "fwd", &vnf_fwd(), &args, Some(&prefix));
-    assert!(
-        fwd.wait_for_output("entering main loop", Duration::from_secs(30)),
-        "{}",
-        fwd.output()
-    );
+    let eal = eal_args(&prefix, "0@0", &vdevs);
+    let app = ["-p", "0x3", "-q", "2", "-T", "0", "--mode", mode];
+    let mut fwd = start_fwd(&dir, "fwd", &prefix, &eal, &app);
     switch.send("start");
     std::thread::sleep(Duration::from_secs(3));
 

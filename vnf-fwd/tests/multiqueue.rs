@@ -182,16 +182,9 @@ fn two_queues_through_a_testpmd_vhost_switch() {
         two_queue_vdev(0, &sock(1), ""),
         two_queue_vdev(1, &sock(3), ""),
     ];
-    let mut args = eal_args(&fwd_prefix, "0@0,1@1", &vdevs);
-    args.push("--".into());
-    args.extend(strings(&TWO_QUEUES));
-    args.extend(strings(&["-T", "0", "--mode", "macswap"]));
-    let mut fwd = Proc::spawn(&dir, "fwd", &vnf_fwd(), &args, Some(&fwd_prefix));
-    assert!(
-        fwd.wait_for_output("entering main loop", Duration::from_secs(30)),
-        "{}",
-        fwd.output()
-    );
+    let eal = eal_args(&fwd_prefix, "0@0,1@1", &vdevs);
+    let app = [&TWO_QUEUES[..], &["-T", "0", "--mode", "macswap"]].concat();
+    let mut fwd = start_fwd(&dir, "fwd", &fwd_prefix, &eal, &app);
 
     let gen_vdevs = [
         two_queue_vdev(0, &sock(0), ""),
@@ -256,16 +249,9 @@ fn two_queues_through_ovs_dpdk_with_hash_tx_steering() {
     };
 
     let fwd_prefix = format!("vnfmq-ovsfwd-{}", std::process::id());
-    let mut args = eal_args(&fwd_prefix, "0@0,1@0", &[vdev(2, true), vdev(3, true)]);
-    args.push("--".into());
-    args.extend(strings(&TWO_QUEUES));
-    args.extend(strings(&["-T", "0"]));
-    let mut fwd = Proc::spawn(&dir, "fwd", &vnf_fwd(), &args, Some(&fwd_prefix));
-    assert!(
-        fwd.wait_for_output("entering main loop", Duration::from_secs(30)),
-        "{}",
-        fwd.output()
-    );
+    let eal = eal_args(&fwd_prefix, "0@0,1@0", &[vdev(2, true), vdev(3, true)]);
+    let app = [&TWO_QUEUES[..], &["-T", "0"]].concat();
+    let mut fwd = start_fwd(&dir, "fwd", &fwd_prefix, &eal, &app);
     std::thread::sleep(Duration::from_millis(500));
 
     // The write-up's session, its frames spread over 16 UDP flows.

@@ -32,17 +32,10 @@ fn vhost_loop(extra: &[&str]) {
         format!("net_virtio_user0,path={}", sock(1)),
         format!("net_virtio_user1,path={}", sock(3)),
     ];
-    let mut args = eal_args(&fwd_prefix, "0@0", &vdevs);
-    args.extend(strings(&[
-        "--", "-p", "0x3", "-q", "2", "-T", "0", "--mode", "macswap",
-    ]));
-    args.extend(strings(extra));
-    let mut fwd = Proc::spawn(&dir, "fwd", &vnf_fwd(), &args, Some(&fwd_prefix));
-    assert!(
-        fwd.wait_for_output("entering main loop", Duration::from_secs(30)),
-        "{}",
-        fwd.output()
-    );
+    let eal = eal_args(&fwd_prefix, "0@0", &vdevs);
+    let mut app = vec!["-p", "0x3", "-q", "2", "-T", "0", "--mode", "macswap"];
+    app.extend(extra);
+    let mut fwd = start_fwd(&dir, "fwd", &fwd_prefix, &eal, &app);
 
     let gen_vdevs = [
         format!("net_virtio_user0,path={}", sock(0)),

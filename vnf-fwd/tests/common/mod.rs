@@ -345,6 +345,20 @@ pub fn null_vdevs(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("net_null{i},no-rx=0")).collect()
 }
 
+/// Starts vnf-fwd with `eal` and `app` and waits until it forwards.
+pub fn start_fwd(dir: &TempDir, tag: &str, prefix: &str, eal: &[String], app: &[&str]) -> Proc {
+    let mut args = eal.to_vec();
+    args.push("--".into());
+    args.extend(strings(app));
+    let mut p = Proc::spawn(dir, tag, &vnf_fwd(), &args, Some(prefix));
+    assert!(
+        p.wait_for_output("entering main loop", Duration::from_secs(30)),
+        "vnf-fwd did not start\n{}",
+        p.output()
+    );
+    p
+}
+
 /// Starts vnf-fwd, lets it forward for `secs`, stops it with SIGTERM and
 /// returns its stdout after checking the clean exit.
 pub fn forward_for(tag: &str, lcores: &str, ports: usize, app: &[&str], secs: u64) -> String {
