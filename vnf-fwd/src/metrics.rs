@@ -5,6 +5,7 @@
 
 use crate::dpdk::Link;
 use crate::stats::Stats;
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -73,6 +74,43 @@ pub struct LcoreSample {
     pub dropped: u64,
     pub busy_cycles: u64,
     pub busy_packets: u64,
+}
+
+/// One `--stats-format json` line (serialised without its newline).
+#[derive(Debug, Serialize)]
+pub struct JsonLine<'a> {
+    pub time: String,
+    pub elapsed_s: f64,
+    #[serde(rename = "final")]
+    pub last: bool,
+    pub ports: Vec<JsonPort<'a>>,
+    pub lcores: Vec<JsonLcore>,
+    pub mempool_in_use: u64,
+    pub rss_bytes: Option<u64>,
+}
+
+/// A port of a JSON line: totals, and rates since the previous line.
+#[derive(Debug, Serialize)]
+pub struct JsonPort<'a> {
+    pub port: u16,
+    pub name: &'a str,
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub rx_mpps: f64,
+    pub tx_mpps: f64,
+}
+
+/// An lcore of a JSON line.
+#[derive(Debug, Serialize)]
+pub struct JsonLcore {
+    pub lcore: u32,
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub busy_cycles: u64,
+    pub busy_packets: u64,
+    pub cycles_per_packet: Option<f64>,
 }
 
 impl Live {
@@ -152,65 +190,61 @@ impl Live {
         }
     }
 
-    /// One JSON object (no newline): `sample` with rates over the time since
-    /// `prev`, `elapsed` seconds after `start`.
-    pub fn json_line(&self, now: &Sample, prev: &Sample, start: Instant, last: bool) -> String {
+    /// One JSON line's object: `now` with rates over the time since `prev`,
+    /// `elapsed` seconds after `start`.
+    pub fn json_line(
+        &self,
+        now: &Sample,
+        prev: &Sample,
+        start: Instant,
+        last: bool,
+    ) -> JsonLine<'_> {
         let secs = now.at.saturating_duration_since(prev.at).as_secs_f64();
         let mpps = |new: u64, old: u64| {
             if secs > 0.0 {
-                new.saturating_sub(old) as f64 / secs / 1e6
+                round(new.saturating_sub(old) as f64 / secs / 1e6, 6)
             } else {
                 0.0
             }
         };
-        let mut out = String::with_capacity(512);
-        let _ = write!(
-            out,
-            "{{\"time\":\"{}\",\"elapsed_s\":{:.3},\"final\":{last},\"ports\":[",
-            crate::logging::timestamp(),
-            now.at.saturating_duration_since(start).as_secs_f64()
-        );
-        for (i, (p, name)) in now.ports.iter().zip(&self.port_names).enumerate() {
-            let old = prev.ports.get(i).copied().unwrap_or_default();
-            let _ = write!(
-                out,
-                "{}{{\"port\":{},\"name\":{},\"rx\":{},\"tx\":{},\"dropped\":{},\"rx_mpps\":{:.6},\"tx_mpps\":{:.6}}}",
-                if i > 0 { "," } else { "" },
-                p.port,
-                json_string(name),
-                p.rx,
-                p.tx,
-                p.dropped,
-                mpps(p.rx, old.rx),
-                mpps(p.tx, old.tx)
-            );
+        JsonLine {
+            time: crate::logging::timestamp(),
+            elapsed_s: round(now.at.saturating_duration_since(start).as_secs_f64(), 3),
+            last,
+            ports: now
+                .ports
+                .iter()
+                .zip(&self.port_names)
+                .enumerate()
+                .map(|(i, (p, name))| {
+                    let old = prev.ports.get(i).copied().unwrap_or_default();
+                    JsonPort {
+                        port: p.port,
+                        name,
+                        rx: p.rx,
+                        tx: p.tx,
+                        dropped: p.dropped,
+                        rx_mpps: mpps(p.rx, old.rx),
+                        tx_mpps: mpps(p.tx, old.tx),
+                    }
+                })
+                .collect(),
+            lcores: now
+                .lcores
+                .iter()
+                .map(|l| JsonLcore {
+                    lcore: l.lcore,
+                    rx: l.rx,
+                    tx: l.tx,
+                    dropped: l.dropped,
+                    busy_cycles: l.busy_cycles,
+                    busy_packets: l.busy_packets,
+                    cycles_per_packet: self.cycles_per_packet(l).map(|c| round(c, 2)),
+                })
+                .collect(),
+            mempool_in_use: now.mempool_in_use,
+            rss_bytes: now.rss_bytes,
         }
-        out.push_str("],\"lcores\":[");
-        for (i, l) in now.lcores.iter().enumerate() {
-            let _ = write!(
-                out,
-                "{}{{\"lcore\":{},\"rx\":{},\"tx\":{},\"dropped\":{},\"busy_cycles\":{},\"busy_packets\":{},\"cycles_per_packet\":{}}}",
-                if i > 0 { "," } else { "" },
-                l.lcore,
-                l.rx,
-                l.tx,
-                l.dropped,
-                l.busy_cycles,
-                l.busy_packets,
-                match self.cycles_per_packet(l) {
-                    Some(c) => format!("{c:.2}"),
-                    None => "null".to_owned(),
-                }
-            );
-        }
-        let _ = write!(
-            out,
-            "],\"mempool_in_use\":{},\"rss_bytes\":{}}}",
-            now.mempool_in_use,
-            now.rss_bytes
-                .map_or_else(|| "null".to_owned(), |b| b.to_string())
-        );
-        out
     }
 
     /// Busy cycles per packet, when they are counted and there were packets.
@@ -371,32 +405,28 @@ impl JsonLines {
     /// Writes one line; `last` marks the final one at exit.
     pub fn emit(&mut self, live: &Live, last: bool) {
         let now = live.sample();
-        let mut line = live.json_line(&now, &self.prev, self.start, last);
-        line.push('\n');
-        // One write per line, so a reader never sees half of one. A reader
-        // that went away costs its lines, not the forwarding.
-        let _ = self.out.write_all(line.as_bytes());
-        let _ = self.out.flush();
+        let mut line = Vec::with_capacity(1024);
+        // Serialising plain structs into a Vec cannot fail.
+        if serde_json::to_writer(
+            &mut line,
+            &live.json_line(&now, &self.prev, self.start, last),
+        )
+        .is_ok()
+        {
+            line.push(b'\n');
+            // One write per line, so a reader never sees half of one. A
+            // reader that went away costs its lines, not the forwarding.
+            let _ = self.out.write_all(&line);
+            let _ = self.out.flush();
+        }
         self.prev = now;
     }
 }
 
-/// `name` as a JSON string literal.
-fn json_string(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `x` rounded to `decimals` decimal places, as the lines always printed it.
+fn round(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
 }
 
 /// `value` escaped for a Prometheus label (backslash, quote, newline).
@@ -571,31 +601,56 @@ mod tests {
         let mut now = live.sample();
         now.at = start.at + Duration::from_secs(2);
         now.rss_bytes = Some(4096);
-        let line = live.json_line(&now, &start, start.at, true);
-        assert!(line.starts_with("{\"time\":\""), "{line}");
+        let line = serde_json::to_string(&live.json_line(&now, &start, start.at, true)).unwrap();
+        assert!(!line.contains('\n'), "{line}");
+        let mut v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let time = v["time"].take();
         assert!(
-            line.contains(
-                "\"elapsed_s\":2.000,\"final\":true,\"ports\":[{\"port\":0,\"name\":\"net_null0\",\"rx\":10,\"tx\":0,\"dropped\":0,\"rx_mpps\":0.000005,\"tx_mpps\":0.000000},\
-                 {\"port\":1,\"name\":\"we\\\"ird\\\\\",\"rx\":0,\"tx\":8,\"dropped\":2,"
-            ),
+            time.as_str()
+                .is_some_and(|t| t.len() == 24 && t.ends_with('Z')),
             "{line}"
         );
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "time": null,
+                "elapsed_s": 2.0,
+                "final": true,
+                "ports": [
+                    {"port": 0, "name": "net_null0", "rx": 10, "tx": 0, "dropped": 0,
+                     "rx_mpps": 0.000005, "tx_mpps": 0.0},
+                    {"port": 1, "name": "we\"ird\\", "rx": 0, "tx": 8, "dropped": 2,
+                     "rx_mpps": 0.0, "tx_mpps": 0.000004},
+                ],
+                "lcores": [
+                    {"lcore": 3, "rx": 10, "tx": 8, "dropped": 2, "busy_cycles": 200,
+                     "busy_packets": 10, "cycles_per_packet": 20.0},
+                ],
+                "mempool_in_use": 77,
+                "rss_bytes": 4096,
+            })
+        );
+        // Field order as the lines always had it.
         assert!(
-            line.ends_with(
-                "\"lcores\":[{\"lcore\":3,\"rx\":10,\"tx\":8,\"dropped\":2,\"busy_cycles\":200,\"busy_packets\":10,\"cycles_per_packet\":20.00}],\"mempool_in_use\":77,\"rss_bytes\":4096}"
-            ),
+            line.contains("\"elapsed_s\":2.0,\"final\":true,\"ports\":[{\"port\":0,\"name\":\"net_null0\",\"rx\":10,"),
             "{line}"
         );
     }
 
     #[test]
-    fn cycles_per_packet_is_null_unless_recorded() {
+    fn json_line_rounds_and_writes_null() {
         let mut live = live();
+        let start = live.sample();
+        bump(&live.stats.lane(lane(0, 1)).unwrap().rx, 1_000_000);
+        let mut now = live.sample();
+        now.at = start.at + Duration::from_millis(3001);
+        now.rss_bytes = None;
         live.record_cycles = false;
-        let s = live.sample();
-        assert!(live
-            .json_line(&s, &s, s.at, false)
-            .contains("\"cycles_per_packet\":null"));
+        let v = serde_json::to_value(live.json_line(&now, &start, start.at, false)).unwrap();
+        assert_eq!(v["elapsed_s"], 3.001);
+        assert_eq!(v["ports"][0]["rx_mpps"], 0.333222);
+        assert_eq!(v["lcores"][0]["cycles_per_packet"], serde_json::Value::Null);
+        assert_eq!(v["rss_bytes"], serde_json::Value::Null);
     }
 
     #[test]
