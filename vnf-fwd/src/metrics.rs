@@ -5,8 +5,15 @@
 
 use crate::dpdk::Link;
 use crate::stats::Stats;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -255,95 +262,16 @@ impl Live {
 
     /// The Prometheus text exposition (format 0.0.4) of a fresh sample.
     pub fn prometheus(&self) -> String {
-        let s = self.sample();
-        let mut out = String::with_capacity(2048);
-        let mut family = |name: &str, kind: &str, help: &str, rows: &[(String, String)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in rows {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
-        };
-        let port_labels = |i: usize, port: u16| {
-            let name = self.port_names.get(i).map_or("", String::as_str);
-            format!("{{port=\"{port}\",name=\"{}\"}}", prometheus_label(name))
-        };
-        let per_port = |value: &dyn Fn(usize, &PortSample) -> u64| -> Vec<(String, String)> {
-            s.ports
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (port_labels(i, p.port), value(i, p).to_string()))
-                .collect()
-        };
-        let per_lcore = |value: &dyn Fn(&LcoreSample) -> u64| -> Vec<(String, String)> {
-            s.lcores
-                .iter()
-                .map(|l| (format!("{{lcore=\"{}\"}}", l.lcore), value(l).to_string()))
-                .collect()
-        };
-        let one = |v: u64| vec![(String::new(), v.to_string())];
-        family("vnf_fwd_up", "gauge", "1 while vnf-fwd runs.", &one(1));
-        family(
-            "vnf_fwd_forwarding",
-            "gauge",
-            "1 while the lcores forward.",
-            &one(u64::from(self.forwarding.load(Relaxed))),
-        );
-        family(
-            "vnf_fwd_port_rx_packets_total",
-            "counter",
-            "Frames received on the port.",
-            &per_port(&|_, p| p.rx),
-        );
-        family(
-            "vnf_fwd_port_tx_packets_total",
-            "counter",
-            "Frames sent on the port.",
-            &per_port(&|_, p| p.tx),
-        );
-        family(
-            "vnf_fwd_port_dropped_packets_total",
-            "counter",
-            "Frames dropped on their way out of the port (tx queue full, or too short to rewrite).",
-            &per_port(&|_, p| p.dropped),
-        );
-        family(
-            "vnf_fwd_link_up",
-            "gauge",
-            "1 when the port's link is up (polled every 250 ms).",
-            &per_port(&|i, _| u64::from(self.link_up.get(i).is_some_and(|l| l.load(Relaxed)))),
-        );
-        family(
-            "vnf_fwd_lcore_rx_packets_total",
-            "counter",
-            "Frames the lcore received.",
-            &per_lcore(&|l| l.rx),
-        );
-        family(
-            "vnf_fwd_lcore_busy_cycles_total",
-            "counter",
-            "TSC cycles of the lcore's polls that received frames (0 without --record-core-cycles).",
-            &per_lcore(&|l| l.busy_cycles),
-        );
-        family(
-            "vnf_fwd_lcore_busy_packets_total",
-            "counter",
-            "Frames received in those polls (0 without --record-core-cycles).",
-            &per_lcore(&|l| l.busy_packets),
-        );
-        family(
-            "vnf_fwd_mempool_in_use",
-            "gauge",
-            "Mbufs out of the pool: in rings, bursts and per-lcore caches.",
-            &one(s.mempool_in_use),
-        );
-        if let Some(rss) = s.rss_bytes {
-            family(
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory of the process.",
-                &one(rss),
-            );
-        }
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Scrape {
+            sample: self.sample(),
+            names: self.port_names.clone(),
+            link_up: self.link_up.iter().map(|l| l.load(Relaxed)).collect(),
+            forwarding: self.forwarding.load(Relaxed),
+        }));
+        let mut out = String::with_capacity(4096);
+        // Writing to a String cannot fail, and neither can Scrape::encode.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
         out
     }
 
@@ -429,14 +357,6 @@ fn round(x: f64, decimals: i32) -> f64 {
     (x * scale).round() / scale
 }
 
-/// `value` escaped for a Prometheus label (backslash, quote, newline).
-fn prometheus_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// The process's resident memory (`VmRSS`, the same figure as statm's
 /// resident pages times the page size).
 pub fn resident_bytes() -> Option<u64> {
@@ -444,6 +364,141 @@ pub fn resident_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// One scrape's values, encoded by prometheus-client.
+#[derive(Debug)]
+struct Scrape {
+    sample: Sample,
+    names: Vec<String>,
+    link_up: Vec<bool>,
+    forwarding: bool,
+}
+
+/// The labels of a port's series: `{port="0",name="net_null0"}`.
+type PortLabels<'a> = [(&'static str, Cow<'a, str>); 2];
+
+impl Scrape {
+    fn port_labels(&self, i: usize, port: u16) -> PortLabels<'_> {
+        let name = self.names.get(i).map_or("", String::as_str);
+        [
+            ("port", Cow::Owned(port.to_string())),
+            ("name", Cow::Borrowed(name)),
+        ]
+    }
+
+    /// A counter family with one series per port.
+    fn per_port(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: fn(&PortSample) -> u64,
+    ) -> fmt::Result {
+        let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (i, p) in self.sample.ports.iter().enumerate() {
+            ConstCounter::new(value(p))
+                .encode(family.encode_family(&self.port_labels(i, p.port))?)?;
+        }
+        Ok(())
+    }
+
+    /// A counter family with one series per lcore.
+    fn per_lcore(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: fn(&LcoreSample) -> u64,
+    ) -> fmt::Result {
+        let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for l in &self.sample.lcores {
+            let labels = [("lcore", l.lcore.to_string())];
+            ConstCounter::new(value(l)).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// A gauge without labels.
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let gauge = ConstGauge::new(value);
+    gauge.encode(enc.encode_descriptor(name, help, None, gauge.metric_type())?)
+}
+
+impl Collector for Scrape {
+    // Counters are named without `_total`: the encoder appends it.
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        gauge(&mut enc, "vnf_fwd_up", "1 while vnf-fwd runs.", 1)?;
+        gauge(
+            &mut enc,
+            "vnf_fwd_forwarding",
+            "1 while the lcores forward.",
+            u64::from(self.forwarding),
+        )?;
+        self.per_port(
+            &mut enc,
+            "vnf_fwd_port_rx_packets",
+            "Frames received on the port.",
+            |p| p.rx,
+        )?;
+        self.per_port(
+            &mut enc,
+            "vnf_fwd_port_tx_packets",
+            "Frames sent on the port.",
+            |p| p.tx,
+        )?;
+        self.per_port(
+            &mut enc,
+            "vnf_fwd_port_dropped_packets",
+            "Frames dropped on their way out of the port (tx queue full, or too short to rewrite).",
+            |p| p.dropped,
+        )?;
+        let mut links = enc.encode_descriptor(
+            "vnf_fwd_link_up",
+            "1 when the port's link is up (polled every 250 ms).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (i, p) in self.sample.ports.iter().enumerate() {
+            let up = self.link_up.get(i).copied().unwrap_or(false);
+            ConstGauge::new(u64::from(up))
+                .encode(links.encode_family(&self.port_labels(i, p.port))?)?;
+        }
+        self.per_lcore(
+            &mut enc,
+            "vnf_fwd_lcore_rx_packets",
+            "Frames the lcore received.",
+            |l| l.rx,
+        )?;
+        self.per_lcore(
+            &mut enc,
+            "vnf_fwd_lcore_busy_cycles",
+            "TSC cycles of the lcore's polls that received frames (0 without --record-core-cycles).",
+            |l| l.busy_cycles,
+        )?;
+        self.per_lcore(
+            &mut enc,
+            "vnf_fwd_lcore_busy_packets",
+            "Frames received in those polls (0 without --record-core-cycles).",
+            |l| l.busy_packets,
+        )?;
+        gauge(
+            &mut enc,
+            "vnf_fwd_mempool_in_use",
+            "Mbufs out of the pool: in rings, bursts and per-lcore caches.",
+            self.sample.mempool_in_use,
+        )?;
+        if let Some(rss) = self.sample.rss_bytes {
+            gauge(
+                &mut enc,
+                "process_resident_memory_bytes",
+                "Resident memory of the process.",
+                rss,
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Binds `--metrics-addr`; done before the EAL starts so a taken port costs
@@ -542,7 +597,7 @@ fn route(head: &[u8], live: &Live) -> (&'static str, &'static str, String) {
     match (method, path) {
         (Some("GET"), Some("/metrics")) => (
             "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
             live.prometheus(),
         ),
         (Some("GET"), Some("/healthz")) if live.healthy() => ("200 OK", TEXT, "ok\n".into()),
