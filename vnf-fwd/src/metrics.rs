@@ -3,6 +3,10 @@
 //! command. All of them read the per-lcore counters with Relaxed loads and the
 //! gauges the main lcore publishes; none of them touches the fast path.
 
+mod http;
+
+pub use http::{bind, Error, Listener, MetricsServer};
+
 use crate::dpdk::Link;
 use crate::stats::Stats;
 use prometheus_client::collector::Collector;
@@ -14,27 +18,9 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-/// How often the idle metrics server looks at its stop flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(20);
-/// A client gets this long to send its request and take the answer.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest request head read; requests are one line and a few headers.
-const MAX_REQUEST: usize = 8192;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("--metrics-addr {addr}: cannot listen: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
-    #[error("--metrics-addr: cannot start the server thread: {0}")]
-    Spawn(io::Error),
-}
+use std::time::Instant;
 
 /// The forwarder's counters and gauges, shared by the lcores (which write the
 /// counters), the main lcore (which publishes the gauges) and the readers:
@@ -501,128 +487,12 @@ impl Collector for Scrape {
     }
 }
 
-/// Binds `--metrics-addr`; done before the EAL starts so a taken port costs
-/// no hugepages.
-pub fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| Error::Bind { addr, source })?;
-    Ok(listener)
-}
-
-/// The HTTP/1.0 server of `/metrics` and `/healthz`, on its own thread (not
-/// an lcore). Dropping it stops the thread and closes the socket.
-pub struct MetricsServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl MetricsServer {
-    /// Serves `live` on `listener` (from [`bind`]) until dropped.
-    pub fn start(listener: TcpListener, live: Arc<Live>) -> Result<Self, Error> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::Builder::new()
-            .name("vnf-metrics".into())
-            .spawn({
-                let stop = stop.clone();
-                move || serve(&listener, &live, &stop)
-            })
-            .map_err(Error::Spawn)?;
-        Ok(MetricsServer {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Accepts one client at a time until `stop`; a client's errors end only
-/// that client.
-fn serve(listener: &TcpListener, live: &Live, stop: &AtomicBool) {
-    while !stop.load(Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = answer(stream, live);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
-            // EMFILE, ECONNABORTED...: wait a moment rather than spin.
-            Err(_) => std::thread::sleep(ACCEPT_POLL),
-        }
-    }
-}
-
-/// Reads one request and writes its response.
-fn answer(mut stream: TcpStream, live: &Live) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_REQUEST {
-            break;
-        }
-    }
-    let (status, content_type, body) = route(&head, live);
-    let response = format!(
-        "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes())?;
-    stream.flush()
-}
-
-/// The status line's code and reason, content type and body for a request head.
-fn route(head: &[u8], live: &Live) -> (&'static str, &'static str, String) {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(first);
-    let mut words = line.split_whitespace();
-    let (method, target) = (words.next(), words.next());
-    let path = target.map(|t| t.split('?').next().unwrap_or(t));
-    match (method, path) {
-        (Some("GET"), Some("/metrics")) => (
-            "200 OK",
-            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-            live.prometheus(),
-        ),
-        (Some("GET"), Some("/healthz")) if live.healthy() => ("200 OK", TEXT, "ok\n".into()),
-        (Some("GET"), Some("/healthz")) => (
-            "503 Service Unavailable",
-            TEXT,
-            if live.forwarding.load(Relaxed) {
-                "a link is down\n".into()
-            } else {
-                "not forwarding\n".into()
-            },
-        ),
-        _ => (
-            "404 Not Found",
-            TEXT,
-            "not found: try /metrics or /healthz\n".into(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::{LanePlan, LcorePlan, PortPair};
     use crate::stats::bump;
+    use std::time::Duration;
 
     /// Queue 0 of ports 0 and 1, forwarded to each other.
     fn lane(rx: u16, tx: u16) -> LanePlan {
@@ -633,7 +503,8 @@ mod tests {
         }
     }
 
-    fn live() -> Live {
+    /// Two ports, one lcore; also the metrics server's tests' counters.
+    pub(super) fn live() -> Live {
         let stats = Stats::new(&[LcorePlan {
             lcore: 3,
             lanes: vec![lane(0, 1), lane(1, 0)],
@@ -731,38 +602,6 @@ mod tests {
             "vnf_fwd_mempool_in_use 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
-        }
-    }
-
-    #[test]
-    fn routes() {
-        let live = live();
-        let code = |req: &str| route(req.as_bytes(), &live).0;
-        assert_eq!(code("GET /metrics HTTP/1.1\r\n\r\n"), "200 OK");
-        assert_eq!(code("GET /metrics?x=1 HTTP/1.0\r\n\r\n"), "200 OK");
-        assert_eq!(
-            code("GET /healthz HTTP/1.0\r\n\r\n"),
-            "503 Service Unavailable"
-        );
-        live.set_forwarding(true);
-        assert_eq!(
-            code("GET /healthz HTTP/1.0\r\n\r\n"),
-            "503 Service Unavailable"
-        );
-        let up = Some(Link {
-            up: true,
-            speed_mbps: 0,
-            full_duplex: true,
-        });
-        live.set_links(&[up, up]);
-        assert_eq!(code("GET /healthz HTTP/1.0\r\n\r\n"), "200 OK");
-        for req in [
-            "GET / HTTP/1.0\r\n\r\n",
-            "POST /metrics HTTP/1.0\r\n\r\n",
-            "",
-            "\u{1}\n\n",
-        ] {
-            assert_eq!(code(req), "404 Not Found", "{req:?}");
         }
     }
 }
