@@ -1,6 +1,8 @@
 //! The traffic generator's pure parts: IPv4/UDP frame templates, the payload
 //! stamp (sequence number and TSC) that measures loss, reordering and
-//! latency, rate pacing, and the latency histogram.
+//! latency, rate pacing, the latency histogram, and the `--json` report.
+
+use serde::Serialize;
 
 /// Ethernet + IPv4 + UDP header bytes before the payload.
 pub const HEADERS_LEN: usize = 14 + 20 + 8;
@@ -126,6 +128,34 @@ pub fn frames_due(elapsed_cycles: u64, hz: u64, pps: f64, sent: u64) -> u64 {
     due.saturating_sub(sent)
 }
 
+/// `vnf-gen --json`'s line: `{"ports":[...]}`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ports: Vec<PortReport>,
+}
+
+/// One port's counters in the report.
+#[derive(Debug, Serialize)]
+pub struct PortReport {
+    pub port: u16,
+    pub sent: u64,
+    pub received: u64,
+    pub dropped: u64,
+    pub lost: u64,
+    pub reordered: u64,
+    pub latency_us: LatencyReport,
+}
+
+/// A port's latencies in µs, to 0.01 µs (zeros without samples).
+#[derive(Debug, Serialize)]
+pub struct LatencyReport {
+    pub samples: u64,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+    pub p99: f64,
+}
+
 /// Latencies in whole microseconds: 1 µs buckets up to 100 ms, then one overflow bucket.
 pub struct LatencyHistogram {
     buckets: Vec<u64>,
@@ -163,6 +193,19 @@ impl LatencyHistogram {
     /// Number of samples.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The summary for the JSON report.
+    pub fn report(&self) -> LatencyReport {
+        let (min, avg, max, p99) = self.summary();
+        let centi = |us: f64| (us * 100.0).round() / 100.0;
+        LatencyReport {
+            samples: self.count,
+            min: centi(min),
+            avg: centi(avg),
+            max: centi(max),
+            p99: centi(p99),
+        }
     }
 
     /// (min, avg, max, p99) in µs; zeros without samples. p99 is the upper
@@ -289,5 +332,34 @@ mod tests {
         assert_eq!(p99, 99.0);
         h.record(1e9);
         assert_eq!(h.count(), 101);
+    }
+
+    #[test]
+    fn json_report_fields_and_rounding() {
+        let mut h = LatencyHistogram::default();
+        for us in [1.004, 2.0, 3.333] {
+            h.record(us);
+        }
+        let report = Report {
+            ports: vec![PortReport {
+                port: 1,
+                sent: 100,
+                received: 200,
+                dropped: 0,
+                lost: 0,
+                reordered: 0,
+                latency_us: h.report(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&report).unwrap(),
+            "{\"ports\":[{\"port\":1,\"sent\":100,\"received\":200,\"dropped\":0,\"lost\":0,\"reordered\":0,\
+             \"latency_us\":{\"samples\":3,\"min\":1.0,\"avg\":2.11,\"max\":3.33,\"p99\":3.33}}]}"
+        );
+        let empty = LatencyHistogram::default().report();
+        assert_eq!(
+            serde_json::to_value(empty).unwrap(),
+            serde_json::json!({"samples": 0, "min": 0.0, "avg": 0.0, "max": 0.0, "p99": 0.0})
+        );
     }
 }

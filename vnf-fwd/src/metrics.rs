@@ -3,30 +3,24 @@
 //! command. All of them read the per-lcore counters with Relaxed loads and the
 //! gauges the main lcore publishes; none of them touches the fast path.
 
+mod http;
+
+pub use http::{bind, Error, Listener, MetricsServer};
+
 use crate::dpdk::Link;
 use crate::stats::Stats;
-use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-/// How often the idle metrics server looks at its stop flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(20);
-/// A client gets this long to send its request and take the answer.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest request head read; requests are one line and a few headers.
-const MAX_REQUEST: usize = 8192;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("--metrics-addr {addr}: cannot listen: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
-    #[error("--metrics-addr: cannot start the server thread: {0}")]
-    Spawn(io::Error),
-}
+use std::time::Instant;
 
 /// The forwarder's counters and gauges, shared by the lcores (which write the
 /// counters), the main lcore (which publishes the gauges) and the readers:
@@ -73,6 +67,43 @@ pub struct LcoreSample {
     pub dropped: u64,
     pub busy_cycles: u64,
     pub busy_packets: u64,
+}
+
+/// One `--stats-format json` line (serialised without its newline).
+#[derive(Debug, Serialize)]
+pub struct JsonLine<'a> {
+    pub time: String,
+    pub elapsed_s: f64,
+    #[serde(rename = "final")]
+    pub last: bool,
+    pub ports: Vec<JsonPort<'a>>,
+    pub lcores: Vec<JsonLcore>,
+    pub mempool_in_use: u64,
+    pub rss_bytes: Option<u64>,
+}
+
+/// A port of a JSON line: totals, and rates since the previous line.
+#[derive(Debug, Serialize)]
+pub struct JsonPort<'a> {
+    pub port: u16,
+    pub name: &'a str,
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub rx_mpps: f64,
+    pub tx_mpps: f64,
+}
+
+/// An lcore of a JSON line.
+#[derive(Debug, Serialize)]
+pub struct JsonLcore {
+    pub lcore: u32,
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub busy_cycles: u64,
+    pub busy_packets: u64,
+    pub cycles_per_packet: Option<f64>,
 }
 
 impl Live {
@@ -152,65 +183,61 @@ impl Live {
         }
     }
 
-    /// One JSON object (no newline): `sample` with rates over the time since
-    /// `prev`, `elapsed` seconds after `start`.
-    pub fn json_line(&self, now: &Sample, prev: &Sample, start: Instant, last: bool) -> String {
+    /// One JSON line's object: `now` with rates over the time since `prev`,
+    /// `elapsed` seconds after `start`.
+    pub fn json_line(
+        &self,
+        now: &Sample,
+        prev: &Sample,
+        start: Instant,
+        last: bool,
+    ) -> JsonLine<'_> {
         let secs = now.at.saturating_duration_since(prev.at).as_secs_f64();
         let mpps = |new: u64, old: u64| {
             if secs > 0.0 {
-                new.saturating_sub(old) as f64 / secs / 1e6
+                round(new.saturating_sub(old) as f64 / secs / 1e6, 6)
             } else {
                 0.0
             }
         };
-        let mut out = String::with_capacity(512);
-        let _ = write!(
-            out,
-            "{{\"time\":\"{}\",\"elapsed_s\":{:.3},\"final\":{last},\"ports\":[",
-            crate::logging::timestamp(),
-            now.at.saturating_duration_since(start).as_secs_f64()
-        );
-        for (i, (p, name)) in now.ports.iter().zip(&self.port_names).enumerate() {
-            let old = prev.ports.get(i).copied().unwrap_or_default();
-            let _ = write!(
-                out,
-                "{}{{\"port\":{},\"name\":{},\"rx\":{},\"tx\":{},\"dropped\":{},\"rx_mpps\":{:.6},\"tx_mpps\":{:.6}}}",
-                if i > 0 { "," } else { "" },
-                p.port,
-                json_string(name),
-                p.rx,
-                p.tx,
-                p.dropped,
-                mpps(p.rx, old.rx),
-                mpps(p.tx, old.tx)
-            );
+        JsonLine {
+            time: crate::logging::timestamp(),
+            elapsed_s: round(now.at.saturating_duration_since(start).as_secs_f64(), 3),
+            last,
+            ports: now
+                .ports
+                .iter()
+                .zip(&self.port_names)
+                .enumerate()
+                .map(|(i, (p, name))| {
+                    let old = prev.ports.get(i).copied().unwrap_or_default();
+                    JsonPort {
+                        port: p.port,
+                        name,
+                        rx: p.rx,
+                        tx: p.tx,
+                        dropped: p.dropped,
+                        rx_mpps: mpps(p.rx, old.rx),
+                        tx_mpps: mpps(p.tx, old.tx),
+                    }
+                })
+                .collect(),
+            lcores: now
+                .lcores
+                .iter()
+                .map(|l| JsonLcore {
+                    lcore: l.lcore,
+                    rx: l.rx,
+                    tx: l.tx,
+                    dropped: l.dropped,
+                    busy_cycles: l.busy_cycles,
+                    busy_packets: l.busy_packets,
+                    cycles_per_packet: self.cycles_per_packet(l).map(|c| round(c, 2)),
+                })
+                .collect(),
+            mempool_in_use: now.mempool_in_use,
+            rss_bytes: now.rss_bytes,
         }
-        out.push_str("],\"lcores\":[");
-        for (i, l) in now.lcores.iter().enumerate() {
-            let _ = write!(
-                out,
-                "{}{{\"lcore\":{},\"rx\":{},\"tx\":{},\"dropped\":{},\"busy_cycles\":{},\"busy_packets\":{},\"cycles_per_packet\":{}}}",
-                if i > 0 { "," } else { "" },
-                l.lcore,
-                l.rx,
-                l.tx,
-                l.dropped,
-                l.busy_cycles,
-                l.busy_packets,
-                match self.cycles_per_packet(l) {
-                    Some(c) => format!("{c:.2}"),
-                    None => "null".to_owned(),
-                }
-            );
-        }
-        let _ = write!(
-            out,
-            "],\"mempool_in_use\":{},\"rss_bytes\":{}}}",
-            now.mempool_in_use,
-            now.rss_bytes
-                .map_or_else(|| "null".to_owned(), |b| b.to_string())
-        );
-        out
     }
 
     /// Busy cycles per packet, when they are counted and there were packets.
@@ -221,95 +248,16 @@ impl Live {
 
     /// The Prometheus text exposition (format 0.0.4) of a fresh sample.
     pub fn prometheus(&self) -> String {
-        let s = self.sample();
-        let mut out = String::with_capacity(2048);
-        let mut family = |name: &str, kind: &str, help: &str, rows: &[(String, String)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in rows {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
-        };
-        let port_labels = |i: usize, port: u16| {
-            let name = self.port_names.get(i).map_or("", String::as_str);
-            format!("{{port=\"{port}\",name=\"{}\"}}", prometheus_label(name))
-        };
-        let per_port = |value: &dyn Fn(usize, &PortSample) -> u64| -> Vec<(String, String)> {
-            s.ports
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (port_labels(i, p.port), value(i, p).to_string()))
-                .collect()
-        };
-        let per_lcore = |value: &dyn Fn(&LcoreSample) -> u64| -> Vec<(String, String)> {
-            s.lcores
-                .iter()
-                .map(|l| (format!("{{lcore=\"{}\"}}", l.lcore), value(l).to_string()))
-                .collect()
-        };
-        let one = |v: u64| vec![(String::new(), v.to_string())];
-        family("vnf_fwd_up", "gauge", "1 while vnf-fwd runs.", &one(1));
-        family(
-            "vnf_fwd_forwarding",
-            "gauge",
-            "1 while the lcores forward.",
-            &one(u64::from(self.forwarding.load(Relaxed))),
-        );
-        family(
-            "vnf_fwd_port_rx_packets_total",
-            "counter",
-            "Frames received on the port.",
-            &per_port(&|_, p| p.rx),
-        );
-        family(
-            "vnf_fwd_port_tx_packets_total",
-            "counter",
-            "Frames sent on the port.",
-            &per_port(&|_, p| p.tx),
-        );
-        family(
-            "vnf_fwd_port_dropped_packets_total",
-            "counter",
-            "Frames dropped on their way out of the port (tx queue full, or too short to rewrite).",
-            &per_port(&|_, p| p.dropped),
-        );
-        family(
-            "vnf_fwd_link_up",
-            "gauge",
-            "1 when the port's link is up (polled every 250 ms).",
-            &per_port(&|i, _| u64::from(self.link_up.get(i).is_some_and(|l| l.load(Relaxed)))),
-        );
-        family(
-            "vnf_fwd_lcore_rx_packets_total",
-            "counter",
-            "Frames the lcore received.",
-            &per_lcore(&|l| l.rx),
-        );
-        family(
-            "vnf_fwd_lcore_busy_cycles_total",
-            "counter",
-            "TSC cycles of the lcore's polls that received frames (0 without --record-core-cycles).",
-            &per_lcore(&|l| l.busy_cycles),
-        );
-        family(
-            "vnf_fwd_lcore_busy_packets_total",
-            "counter",
-            "Frames received in those polls (0 without --record-core-cycles).",
-            &per_lcore(&|l| l.busy_packets),
-        );
-        family(
-            "vnf_fwd_mempool_in_use",
-            "gauge",
-            "Mbufs out of the pool: in rings, bursts and per-lcore caches.",
-            &one(s.mempool_in_use),
-        );
-        if let Some(rss) = s.rss_bytes {
-            family(
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory of the process.",
-                &one(rss),
-            );
-        }
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Scrape {
+            sample: self.sample(),
+            names: self.port_names.clone(),
+            link_up: self.link_up.iter().map(|l| l.load(Relaxed)).collect(),
+            forwarding: self.forwarding.load(Relaxed),
+        }));
+        let mut out = String::with_capacity(4096);
+        // Writing to a String cannot fail, and neither can Scrape::encode.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
         out
     }
 
@@ -371,40 +319,28 @@ impl JsonLines {
     /// Writes one line; `last` marks the final one at exit.
     pub fn emit(&mut self, live: &Live, last: bool) {
         let now = live.sample();
-        let mut line = live.json_line(&now, &self.prev, self.start, last);
-        line.push('\n');
-        // One write per line, so a reader never sees half of one. A reader
-        // that went away costs its lines, not the forwarding.
-        let _ = self.out.write_all(line.as_bytes());
-        let _ = self.out.flush();
+        let mut line = Vec::with_capacity(1024);
+        // Serialising plain structs into a Vec cannot fail.
+        if serde_json::to_writer(
+            &mut line,
+            &live.json_line(&now, &self.prev, self.start, last),
+        )
+        .is_ok()
+        {
+            line.push(b'\n');
+            // One write per line, so a reader never sees half of one. A
+            // reader that went away costs its lines, not the forwarding.
+            let _ = self.out.write_all(&line);
+            let _ = self.out.flush();
+        }
         self.prev = now;
     }
 }
 
-/// `name` as a JSON string literal.
-fn json_string(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// `value` escaped for a Prometheus label (backslash, quote, newline).
-fn prometheus_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// `x` rounded to `decimals` decimal places, as the lines always printed it.
+fn round(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
 }
 
 /// The process's resident memory (`VmRSS`, the same figure as statm's
@@ -416,120 +352,138 @@ pub fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Binds `--metrics-addr`; done before the EAL starts so a taken port costs
-/// no hugepages.
-pub fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    let listener = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| Error::Bind { addr, source })?;
-    Ok(listener)
+/// One scrape's values, encoded by prometheus-client.
+#[derive(Debug)]
+struct Scrape {
+    sample: Sample,
+    names: Vec<String>,
+    link_up: Vec<bool>,
+    forwarding: bool,
 }
 
-/// The HTTP/1.0 server of `/metrics` and `/healthz`, on its own thread (not
-/// an lcore). Dropping it stops the thread and closes the socket.
-pub struct MetricsServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The labels of a port's series: `{port="0",name="net_null0"}`.
+type PortLabels<'a> = [(&'static str, Cow<'a, str>); 2];
 
-impl MetricsServer {
-    /// Serves `live` on `listener` (from [`bind`]) until dropped.
-    pub fn start(listener: TcpListener, live: Arc<Live>) -> Result<Self, Error> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::Builder::new()
-            .name("vnf-metrics".into())
-            .spawn({
-                let stop = stop.clone();
-                move || serve(&listener, &live, &stop)
-            })
-            .map_err(Error::Spawn)?;
-        Ok(MetricsServer {
-            stop,
-            thread: Some(thread),
-        })
+impl Scrape {
+    fn port_labels(&self, i: usize, port: u16) -> PortLabels<'_> {
+        let name = self.names.get(i).map_or("", String::as_str);
+        [
+            ("port", Cow::Owned(port.to_string())),
+            ("name", Cow::Borrowed(name)),
+        ]
+    }
+
+    /// A counter family with one series per port.
+    fn per_port(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: fn(&PortSample) -> u64,
+    ) -> fmt::Result {
+        let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (i, p) in self.sample.ports.iter().enumerate() {
+            ConstCounter::new(value(p))
+                .encode(family.encode_family(&self.port_labels(i, p.port))?)?;
+        }
+        Ok(())
+    }
+
+    /// A counter family with one series per lcore.
+    fn per_lcore(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: fn(&LcoreSample) -> u64,
+    ) -> fmt::Result {
+        let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for l in &self.sample.lcores {
+            let labels = [("lcore", l.lcore.to_string())];
+            ConstCounter::new(value(l)).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// A gauge without labels.
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let gauge = ConstGauge::new(value);
+    gauge.encode(enc.encode_descriptor(name, help, None, gauge.metric_type())?)
 }
 
-/// Accepts one client at a time until `stop`; a client's errors end only
-/// that client.
-fn serve(listener: &TcpListener, live: &Live, stop: &AtomicBool) {
-    while !stop.load(Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = answer(stream, live);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
-            // EMFILE, ECONNABORTED...: wait a moment rather than spin.
-            Err(_) => std::thread::sleep(ACCEPT_POLL),
+impl Collector for Scrape {
+    // Counters are named without `_total`: the encoder appends it.
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        gauge(&mut enc, "vnf_fwd_up", "1 while vnf-fwd runs.", 1)?;
+        gauge(
+            &mut enc,
+            "vnf_fwd_forwarding",
+            "1 while the lcores forward.",
+            u64::from(self.forwarding),
+        )?;
+        self.per_port(
+            &mut enc,
+            "vnf_fwd_port_rx_packets",
+            "Frames received on the port.",
+            |p| p.rx,
+        )?;
+        self.per_port(
+            &mut enc,
+            "vnf_fwd_port_tx_packets",
+            "Frames sent on the port.",
+            |p| p.tx,
+        )?;
+        self.per_port(
+            &mut enc,
+            "vnf_fwd_port_dropped_packets",
+            "Frames dropped on their way out of the port (tx queue full, or too short to rewrite).",
+            |p| p.dropped,
+        )?;
+        let mut links = enc.encode_descriptor(
+            "vnf_fwd_link_up",
+            "1 when the port's link is up (polled every 250 ms).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (i, p) in self.sample.ports.iter().enumerate() {
+            let up = self.link_up.get(i).copied().unwrap_or(false);
+            ConstGauge::new(u64::from(up))
+                .encode(links.encode_family(&self.port_labels(i, p.port))?)?;
         }
-    }
-}
-
-/// Reads one request and writes its response.
-fn answer(mut stream: TcpStream, live: &Live) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
+        self.per_lcore(
+            &mut enc,
+            "vnf_fwd_lcore_rx_packets",
+            "Frames the lcore received.",
+            |l| l.rx,
+        )?;
+        self.per_lcore(
+            &mut enc,
+            "vnf_fwd_lcore_busy_cycles",
+            "TSC cycles of the lcore's polls that received frames (0 without --record-core-cycles).",
+            |l| l.busy_cycles,
+        )?;
+        self.per_lcore(
+            &mut enc,
+            "vnf_fwd_lcore_busy_packets",
+            "Frames received in those polls (0 without --record-core-cycles).",
+            |l| l.busy_packets,
+        )?;
+        gauge(
+            &mut enc,
+            "vnf_fwd_mempool_in_use",
+            "Mbufs out of the pool: in rings, bursts and per-lcore caches.",
+            self.sample.mempool_in_use,
+        )?;
+        if let Some(rss) = self.sample.rss_bytes {
+            gauge(
+                &mut enc,
+                "process_resident_memory_bytes",
+                "Resident memory of the process.",
+                rss,
+            )?;
         }
-        head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_REQUEST {
-            break;
-        }
-    }
-    let (status, content_type, body) = route(&head, live);
-    let response = format!(
-        "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes())?;
-    stream.flush()
-}
-
-/// The status line's code and reason, content type and body for a request head.
-fn route(head: &[u8], live: &Live) -> (&'static str, &'static str, String) {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(first);
-    let mut words = line.split_whitespace();
-    let (method, target) = (words.next(), words.next());
-    let path = target.map(|t| t.split('?').next().unwrap_or(t));
-    match (method, path) {
-        (Some("GET"), Some("/metrics")) => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            live.prometheus(),
-        ),
-        (Some("GET"), Some("/healthz")) if live.healthy() => ("200 OK", TEXT, "ok\n".into()),
-        (Some("GET"), Some("/healthz")) => (
-            "503 Service Unavailable",
-            TEXT,
-            if live.forwarding.load(Relaxed) {
-                "a link is down\n".into()
-            } else {
-                "not forwarding\n".into()
-            },
-        ),
-        _ => (
-            "404 Not Found",
-            TEXT,
-            "not found: try /metrics or /healthz\n".into(),
-        ),
+        Ok(())
     }
 }
 
@@ -538,6 +492,7 @@ mod tests {
     use super::*;
     use crate::cli::{LanePlan, LcorePlan, PortPair};
     use crate::stats::bump;
+    use std::time::Duration;
 
     /// Queue 0 of ports 0 and 1, forwarded to each other.
     fn lane(rx: u16, tx: u16) -> LanePlan {
@@ -548,7 +503,8 @@ mod tests {
         }
     }
 
-    fn live() -> Live {
+    /// Two ports, one lcore; also the metrics server's tests' counters.
+    pub(super) fn live() -> Live {
         let stats = Stats::new(&[LcorePlan {
             lcore: 3,
             lanes: vec![lane(0, 1), lane(1, 0)],
@@ -571,31 +527,56 @@ mod tests {
         let mut now = live.sample();
         now.at = start.at + Duration::from_secs(2);
         now.rss_bytes = Some(4096);
-        let line = live.json_line(&now, &start, start.at, true);
-        assert!(line.starts_with("{\"time\":\""), "{line}");
+        let line = serde_json::to_string(&live.json_line(&now, &start, start.at, true)).unwrap();
+        assert!(!line.contains('\n'), "{line}");
+        let mut v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let time = v["time"].take();
         assert!(
-            line.contains(
-                "\"elapsed_s\":2.000,\"final\":true,\"ports\":[{\"port\":0,\"name\":\"net_null0\",\"rx\":10,\"tx\":0,\"dropped\":0,\"rx_mpps\":0.000005,\"tx_mpps\":0.000000},\
-                 {\"port\":1,\"name\":\"we\\\"ird\\\\\",\"rx\":0,\"tx\":8,\"dropped\":2,"
-            ),
+            time.as_str()
+                .is_some_and(|t| t.len() == 24 && t.ends_with('Z')),
             "{line}"
         );
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "time": null,
+                "elapsed_s": 2.0,
+                "final": true,
+                "ports": [
+                    {"port": 0, "name": "net_null0", "rx": 10, "tx": 0, "dropped": 0,
+                     "rx_mpps": 0.000005, "tx_mpps": 0.0},
+                    {"port": 1, "name": "we\"ird\\", "rx": 0, "tx": 8, "dropped": 2,
+                     "rx_mpps": 0.0, "tx_mpps": 0.000004},
+                ],
+                "lcores": [
+                    {"lcore": 3, "rx": 10, "tx": 8, "dropped": 2, "busy_cycles": 200,
+                     "busy_packets": 10, "cycles_per_packet": 20.0},
+                ],
+                "mempool_in_use": 77,
+                "rss_bytes": 4096,
+            })
+        );
+        // Field order as the lines always had it.
         assert!(
-            line.ends_with(
-                "\"lcores\":[{\"lcore\":3,\"rx\":10,\"tx\":8,\"dropped\":2,\"busy_cycles\":200,\"busy_packets\":10,\"cycles_per_packet\":20.00}],\"mempool_in_use\":77,\"rss_bytes\":4096}"
-            ),
+            line.contains("\"elapsed_s\":2.0,\"final\":true,\"ports\":[{\"port\":0,\"name\":\"net_null0\",\"rx\":10,"),
             "{line}"
         );
     }
 
     #[test]
-    fn cycles_per_packet_is_null_unless_recorded() {
+    fn json_line_rounds_and_writes_null() {
         let mut live = live();
+        let start = live.sample();
+        bump(&live.stats.lane(lane(0, 1)).unwrap().rx, 1_000_000);
+        let mut now = live.sample();
+        now.at = start.at + Duration::from_millis(3001);
+        now.rss_bytes = None;
         live.record_cycles = false;
-        let s = live.sample();
-        assert!(live
-            .json_line(&s, &s, s.at, false)
-            .contains("\"cycles_per_packet\":null"));
+        let v = serde_json::to_value(live.json_line(&now, &start, start.at, false)).unwrap();
+        assert_eq!(v["elapsed_s"], 3.001);
+        assert_eq!(v["ports"][0]["rx_mpps"], 0.333222);
+        assert_eq!(v["lcores"][0]["cycles_per_packet"], serde_json::Value::Null);
+        assert_eq!(v["rss_bytes"], serde_json::Value::Null);
     }
 
     #[test]
@@ -621,38 +602,6 @@ mod tests {
             "vnf_fwd_mempool_in_use 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
-        }
-    }
-
-    #[test]
-    fn routes() {
-        let live = live();
-        let code = |req: &str| route(req.as_bytes(), &live).0;
-        assert_eq!(code("GET /metrics HTTP/1.1\r\n\r\n"), "200 OK");
-        assert_eq!(code("GET /metrics?x=1 HTTP/1.0\r\n\r\n"), "200 OK");
-        assert_eq!(
-            code("GET /healthz HTTP/1.0\r\n\r\n"),
-            "503 Service Unavailable"
-        );
-        live.set_forwarding(true);
-        assert_eq!(
-            code("GET /healthz HTTP/1.0\r\n\r\n"),
-            "503 Service Unavailable"
-        );
-        let up = Some(Link {
-            up: true,
-            speed_mbps: 0,
-            full_duplex: true,
-        });
-        live.set_links(&[up, up]);
-        assert_eq!(code("GET /healthz HTTP/1.0\r\n\r\n"), "200 OK");
-        for req in [
-            "GET / HTTP/1.0\r\n\r\n",
-            "POST /metrics HTTP/1.0\r\n\r\n",
-            "",
-            "\u{1}\n\n",
-        ] {
-            assert_eq!(code(req), "404 Not Found", "{req:?}");
         }
     }
 }

@@ -1,11 +1,14 @@
 //! Statistics for machines on real DPDK (net_null): `--stats-format json`
 //! lines, `--metrics-addr`'s `/metrics` and `/healthz`, and the telemetry
-//! command, each read while vnf-fwd forwards.
+//! command, each read while vnf-fwd forwards; and the metrics endpoint under
+//! clients that misbehave: slow, many, huge, garbage, keep-alive.
 
 mod common;
 
 use common::stats_lines::{self, StatsLine};
 use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn null_vdevs(n: usize) -> Vec<String> {
@@ -204,4 +207,334 @@ fn without_record_core_cycles_cycles_per_packet_is_null() {
             "{l:?}"
         );
     }
+}
+
+/// vnf-fwd forwarding on two net_null ports with `--metrics-addr`.
+struct Served {
+    p: Proc,
+    http: u16,
+    prefix: String,
+    _dir: TempDir,
+}
+
+/// Starts vnf-fwd with `--metrics-addr` and waits until `/healthz` says ok.
+fn serve(tag: &str) -> Served {
+    let dir = TempDir::new(tag);
+    let prefix = format!("vnfmetrics-{tag}-{}", std::process::id());
+    let http = free_tcp_port();
+    let eal = eal_args(&prefix, "0@0,1@1", &null_vdevs(2));
+    let mut p = start_fwd(
+        &dir,
+        tag,
+        &prefix,
+        &eal,
+        &["-p", "0x3", "--metrics-addr", &http.to_string()],
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while http_get(http, "/healthz").map(|r| r.0) != Ok(200) {
+        assert!(
+            Instant::now() < end && p.wait_timeout(Duration::ZERO).is_none(),
+            "/healthz never 200: {:?}\n{}",
+            http_get(http, "/healthz"),
+            p.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served {
+        p,
+        http,
+        prefix,
+        _dir: dir,
+    }
+}
+
+/// What a probe needs: `/metrics` and `/healthz` answer 200 within 100 ms.
+fn assert_probes_fast(s: &mut Served) {
+    for path in ["/metrics", "/healthz"] {
+        let t = Instant::now();
+        let answer = http_get(s.http, path);
+        let took = t.elapsed();
+        assert!(
+            matches!(answer, Ok((200, _))),
+            "GET {path}: {answer:?}\n{}",
+            s.p.output()
+        );
+        assert!(
+            took < Duration::from_millis(100),
+            "GET {path} took {took:?}"
+        );
+    }
+}
+
+/// SIGTERM: exit 0 within 1 s, "Bye...", nothing left behind.
+fn assert_clean_exit(mut s: Served) {
+    let t = Instant::now();
+    let st = s.p.terminate(Duration::from_secs(1));
+    let took = t.elapsed();
+    assert!(
+        st.is_some_and(|st| st.success()),
+        "{st:?} after {took:?} of SIGTERM\n{}",
+        s.p.output()
+    );
+    assert!(s.p.out().contains("Bye..."), "{}", s.p.output());
+    assert!(!s.p.err().contains("panicked"), "{}", s.p.output());
+    assert_no_leftovers(&s.prefix);
+}
+
+fn connect(port: u16) -> TcpStream {
+    let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c
+}
+
+/// Everything the server sends until it closes, as text; a reset after the
+/// answer (the server closed with our bytes unread) ends it too.
+fn read_until_closed(c: &mut TcpStream) -> String {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&text)),
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// One response on a kept-alive connection: (status code, head, body).
+/// `head_only` for HEAD, whose Content-Length is not followed by a body.
+fn read_response(c: &mut TcpStream, head_only: bool) -> (u16, String, String) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = c.read(&mut byte).expect("read response head");
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Content-Length in {head}"));
+    let mut body = vec![0; if head_only { 0 } else { len }];
+    c.read_exact(&mut body).expect("read body");
+    let code = head[9..12].parse().unwrap();
+    (code, head, String::from_utf8(body).unwrap())
+}
+
+#[test]
+fn slow_client_holds_neither_the_probes_nor_the_exit() {
+    let _lock = dpdk_lock();
+    let mut s = serve("slow");
+    // A request at a byte per second, from another thread.
+    let mut slow = connect(s.http);
+    let t0 = Instant::now();
+    let trickle = std::thread::spawn({
+        let mut slow = slow.try_clone().unwrap();
+        move || {
+            for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" {
+                if slow.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..5 {
+        assert_probes_fast(&mut s);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Its request's deadline (2 s from the connection) cuts it off: 408.
+    let text = read_until_closed(&mut slow);
+    let cut = t0.elapsed();
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?}");
+    assert!(
+        cut > Duration::from_millis(1500) && cut < Duration::from_secs(3),
+        "cut off after {cut:?}"
+    );
+    trickle.join().unwrap();
+    assert_probes_fast(&mut s);
+    // Another one is in the middle of its request at SIGTERM.
+    let mut holder = connect(s.http);
+    holder.write_all(b"GET /metr").unwrap();
+    assert_clean_exit(s);
+    assert_eq!(read_until_closed(&mut holder), "");
+}
+
+/// Opens `N` connections that each send `request` at once and stay open
+/// until every answer is read; returns each answer's status code, and how
+/// long opening and answering took.
+fn thousand(port: u16, request: &[u8]) -> (Vec<String>, Duration, Duration) {
+    const N: usize = 1000;
+    let t0 = Instant::now();
+    let mut conns: Vec<TcpStream> = (0..N)
+        .map(|_| {
+            let mut c = connect(port);
+            // A rejected one may be closed already: its answer is read below.
+            let _ = c.write_all(request);
+            c
+        })
+        .collect();
+    let opened = t0.elapsed();
+    let codes = conns
+        .iter_mut()
+        .map(|c| {
+            let text = read_until_closed(c);
+            match text.get(9..12) {
+                Some("200") if !text.contains("\nvnf_fwd_up 1\n") => format!("bad 200: {text}"),
+                Some(code) if text.starts_with("HTTP/1.1 ") => code.to_owned(),
+                _ => format!("not HTTP: {text:?}"),
+            }
+        })
+        .collect();
+    (codes, opened, t0.elapsed())
+}
+
+fn count(codes: &[String], code: &str) -> usize {
+    codes.iter().filter(|c| *c == code).count()
+}
+
+#[test]
+fn a_thousand_concurrent_connections() {
+    let _lock = dpdk_lock();
+    let mut s = serve("thousand");
+    // Whole requests: each is answered (HTTP/1.0: then closed), or 503 when
+    // 128 are already open.
+    let (codes, opened, took) = thousand(s.http, b"GET /metrics HTTP/1.0\r\n\r\n");
+    let (ok, busy) = (count(&codes, "200"), count(&codes, "503"));
+    eprintln!(
+        "whole requests: {ok} x 200, {busy} x 503; opened in {opened:?}, answered in {took:?}"
+    );
+    assert_eq!(ok + busy, codes.len(), "{codes:?}");
+    assert!(ok >= 128, "{ok} answered");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_probes_fast(&mut s);
+    // Requests that never end: 128 hold a slot until their deadline (408),
+    // the others are turned away at once (503).
+    let (codes, opened, took) = thousand(s.http, b"GET /metrics HTTP/1.1\r\n");
+    let (late, busy) = (count(&codes, "408"), count(&codes, "503"));
+    eprintln!("unfinished requests: {late} x 408, {busy} x 503; opened in {opened:?}, answered in {took:?}");
+    assert_eq!(late + busy, codes.len(), "{codes:?}");
+    assert!(late >= 128 && busy > 0, "{late} x 408, {busy} x 503");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_probes_fast(&mut s);
+    assert_clean_exit(s);
+}
+
+#[test]
+fn megabyte_request_line_is_431() {
+    let _lock = dpdk_lock();
+    let mut s = serve("huge");
+    let mut c = connect(s.http);
+    let writer = std::thread::spawn({
+        let mut c = c.try_clone().unwrap();
+        move || {
+            let line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(1 << 20));
+            // The server stops reading at 8 KiB and closes: the rest fails.
+            let _ = c.write_all(line.as_bytes());
+        }
+    });
+    let t = Instant::now();
+    let text = read_until_closed(&mut c);
+    assert!(text.starts_with("HTTP/1.1 431 "), "{text:?}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    writer.join().unwrap();
+    assert_probes_fast(&mut s);
+    assert_clean_exit(s);
+}
+
+#[test]
+fn binary_garbage_is_400() {
+    let _lock = dpdk_lock();
+    let mut s = serve("garbage");
+    // xorshift64: the same bytes every run.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let mut header_noise = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
+    header_noise.extend(noise(100).iter().map(|b| b | 0x80).chain(*b"\x01\r\n\r\n"));
+    for garbage in [
+        noise(64 * 1024),
+        b"\x00\x01\x02\x03\r\n\r\n".to_vec(),
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), // a TLS ClientHello's start
+        header_noise,
+    ] {
+        let mut c = connect(s.http);
+        let _ = c.write_all(&garbage);
+        let text = read_until_closed(&mut c);
+        assert!(
+            text.starts_with("HTTP/1.1 400 "),
+            "{:?}: {text:?}",
+            &garbage[..16]
+        );
+    }
+    assert_probes_fast(&mut s);
+    assert_clean_exit(s);
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let _lock = dpdk_lock();
+    let mut s = serve("keepalive");
+    let mut c = connect(s.http);
+    for _ in 0..3 {
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let (code, head, body) = read_response(&mut c, false);
+        assert_eq!(code, 200, "{head}");
+        assert!(head.contains("\r\nConnection: keep-alive\r\n"), "{head}");
+        assert!(prometheus_value(&body, "vnf_fwd_up") == Some(1.0), "{body}");
+    }
+    c.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut c, false).2, "ok\n");
+    c.write_all(b"HEAD /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let (code, head, _) = read_response(&mut c, true);
+    assert!(code == 200 && head.contains("Content-Length: "), "{head}");
+    c.write_all(b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let (code, head, _) = read_response(&mut c, false);
+    assert!(
+        code == 405 && head.contains("\r\nAllow: GET, HEAD\r\n"),
+        "{head}"
+    );
+    // Two requests in one write, answered in order.
+    c.write_all(b"GET /nope HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut c, false).0, 404);
+    assert_eq!(read_response(&mut c, false).0, 200);
+    // The last one asks to close.
+    c.write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let text = read_until_closed(&mut c);
+    assert!(
+        text.starts_with("HTTP/1.1 200 ") && text.ends_with("\r\n\r\nok\n"),
+        "{text:?}"
+    );
+    // A kept-alive connection left idle is closed after 5 s.
+    let mut idle = connect(s.http);
+    idle.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+    read_response(&mut idle, false);
+    let t = Instant::now();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(read_until_closed(&mut idle), "");
+    let waited = t.elapsed();
+    assert!(
+        waited > Duration::from_millis(4500) && waited < Duration::from_secs(6),
+        "idle connection closed after {waited:?}"
+    );
+    assert_probes_fast(&mut s);
+    assert_clean_exit(s);
 }

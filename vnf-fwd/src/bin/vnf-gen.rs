@@ -419,25 +419,25 @@ fn report(runs: &[PortRun], ports: &[Port<'_>], json: bool) {
             .map_or(0, |s| s.imissed + s.ierrors + s.rx_nombuf)
     };
     if json {
-        let rows: Vec<String> = runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let (min, avg, max, p99) = r.latency.summary();
-                format!(
-                    "{{\"port\":{},\"sent\":{},\"received\":{},\"dropped\":{},\"lost\":{},\"reordered\":{},\
-                     \"latency_us\":{{\"samples\":{},\"min\":{min:.2},\"avg\":{avg:.2},\"max\":{max:.2},\"p99\":{p99:.2}}}}}",
-                    r.id,
-                    r.sent,
-                    r.received,
-                    dropped(i),
-                    lost(r),
-                    r.reordered,
-                    r.latency.count()
-                )
-            })
-            .collect();
-        println!("{{\"ports\":[{}]}}", rows.join(","));
+        let report = gen::Report {
+            ports: runs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| gen::PortReport {
+                    port: r.id,
+                    sent: r.sent,
+                    received: r.received,
+                    dropped: dropped(i),
+                    lost: lost(r),
+                    reordered: r.reordered,
+                    latency_us: r.latency.report(),
+                })
+                .collect(),
+        };
+        // Plain structs: serialising them cannot fail.
+        if let Ok(line) = serde_json::to_string(&report) {
+            println!("{line}");
+        }
         return;
     }
     println!(

@@ -426,20 +426,15 @@ pub fn parse_gen_json(out: &str) -> Vec<GenPort> {
         .lines()
         .find(|l| l.starts_with("{\"ports\""))
         .unwrap_or_else(|| panic!("no JSON\n{out}"));
-    json.split("{\"port\":")
-        .skip(1)
-        .map(|obj| {
-            let num = |key: &str| -> u64 {
-                let at = obj
-                    .find(&format!("\"{key}\":"))
-                    .unwrap_or_else(|| panic!("{key} in {obj}"));
-                obj[at + key.len() + 3..]
-                    .split([',', '}'])
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            };
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"));
+    let ports = v["ports"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ports array: {json}"));
+    ports
+        .iter()
+        .map(|p| {
+            let num = |key: &str| p[key].as_u64().unwrap_or_else(|| panic!("{key} in {p}"));
             GenPort {
                 sent: num("sent"),
                 received: num("received"),
