@@ -7,10 +7,14 @@
 #   TAG             tag of the vnf-fwd, vnf-gen and dpdk-ref images [latest]
 #                   (the tests build theirs as :test from the binaries under test)
 #   DOCKERD_LOG     where a dockerd we start logs [/var/log/vnf-fwd-dockerd.log]
+#
+# VNF_USER: the images' own user (Dockerfile's USER), UID:GID, not root: whom
+# OVS's sockets and a VNF's socket directory are given to.
 
 BASE=${BASE:-vnf-fwd-base:bookworm}
 TAG=${TAG:-latest}
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/vnf-fwd-dockerd.log}
+VNF_USER=10001:10001
 # The legacy builder: no BuildKit frontend to fetch from a registry.
 export DOCKER_BUILDKIT=0
 

@@ -31,6 +31,10 @@ STATE_DIR = Path(os.environ.get("CHAIN_STATE_DIR", OVS_STATE_DIR / "chains"))
 TAG = os.environ.get("TAG", "latest")
 # Where the containers see the vhost-user sockets (the write-up's mount point).
 CONTAINER_SOCKET_DIR = "/var/run/openvswitch"
+# Each VNF's sockets are in a directory of its own below this one, the only thing
+# of OVS's its container mounts: not OVS's run directory, which holds db.sock,
+# the control sockets and every other VNF's sockets.
+VNF_SOCKET_BASE = OVS_DIR / "vnf"
 # Modes that keep the frames' addresses usable by the outside hosts' kernels.
 # macswap turns a frame back toward its sender's MAC and 5tswap also swaps the
 # IP addresses and ports: across a chain the far host drops what they send.
@@ -381,10 +385,15 @@ def add_outside_host(o, state):
     run(["ip", "link", "set", o.name, "up"])
 
 
+def vnf_socket_dir(chain, v):
+    """The host directory of this VNF's vhost-user sockets (it listens: server=1)."""
+    return VNF_SOCKET_BASE / v.prefix(chain.name)
+
+
 def vnf_command(chain, v):
     """vnf-fwd's command line (after the image, or the binary): EAL options
     with one server=1 virtio_user vdev per port, then l2fwd's options."""
-    sock_dir = CONTAINER_SOCKET_DIR if v.run == "container" else str(OVS_DIR)
+    sock_dir = CONTAINER_SOCKET_DIR if v.run == "container" else str(vnf_socket_dir(chain, v))
     eal = ["--lcores", v.lcores, "-n", "1", "-m", str(v.memory), "--file-prefix", v.prefix(chain.name), "--no-pci"]
     for i, port in enumerate(v.ports):
         mac = f"02:00:00:01:{v.index + (0x80 if v.tap else 0):02x}:{i:02x}"
@@ -412,18 +421,52 @@ def ensure_docker():
     run(["bash", "-c", f". {ROOT}/containers/lib.sh && ensure_docker"])
 
 
+def image_user(img):
+    """The image's user as (uid, gid): the VNF runs as it and owns its socket directory."""
+    user = run(["docker", "image", "inspect", "-f", "{{.Config.User}}", img]).strip() or "0"
+    m = re.fullmatch(r"(\d+)(?::(\d+))?", user)
+    if not m:
+        raise ChainError(f"image {img}: USER {user} is not numeric (UID[:GID]); its socket directory is chowned to it")
+    return int(m.group(1)), int(m.group(2) or m.group(1))
+
+
+def make_socket_dir(path, uid, gid):
+    """The VNF's socket directory, its user's alone (OVS, root, connects anyway)."""
+    VNF_SOCKET_BASE.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chown(path, uid, gid)
+    path.chmod(0o700)
+
+
+def remove_socket_dir(path):
+    """The VNF's socket directory and the base, each if empty."""
+    for d in (path, VNF_SOCKET_BASE):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
 def start_vnf(chain, v, state):
     cmd = vnf_command(chain, v)
+    sock_dir = vnf_socket_dir(chain, v)
     if v.run == "container":
         name = v.container(chain.name)
         run(["docker", "rm", "-f", name], check=False)
         flags = docker_flags(v.security)
+        # As the image's user (ours: not root); least privilege with a read-only
+        # root, the EAL's runtime directory on a tmpfs (/tmp, or /run/dpdk for root).
+        uid, gid = image_user(image(v))
+        make_socket_dir(sock_dir, uid, gid)
+        if v.security == "least":
+            flags += ["--read-only", "--tmpfs", "/tmp"] + (["--tmpfs", "/run/dpdk"] if uid == 0 else [])
         run(["docker", "run", "-d", "--name", name, "--label", f"vnf-fwd.chain={chain.name}",
-             "--stop-timeout", "10", "-v", f"{OVS_DIR}:{CONTAINER_SOCKET_DIR}", *flags, image(v), *cmd])
+             "--stop-timeout", "10", "-v", f"{sock_dir}:{CONTAINER_SOCKET_DIR}", *flags, image(v), *cmd])
         state["containers"][v.name] = name
     else:
         if not os.access(v.binary, os.X_OK):
             raise ChainError(f"{v.name}: {v.binary} is not an executable (cargo build --release, or binary = ...)")
+        make_socket_dir(sock_dir, os.getuid(), os.getgid())
         log = STATE_DIR / chain.name / f"{v.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as f:
@@ -544,7 +587,7 @@ def up(chain):
               f"options:dpdk-devargs={devargs}", f"ofport_request={o.ofport}")
     for v in chain.all_vnfs():
         for port, ofport in zip(v.ports, v.ofports):
-            sock = OVS_DIR / port
+            sock = vnf_socket_dir(chain, v) / port
             state["ports"].append(port)
             state["sockets"].append(str(sock))
             save_state(chain, state)
@@ -584,7 +627,8 @@ def down(chain):
                  "ports": [o.name for o in chain.outside] + [p for v in chain.all_vnfs() for p in v.ports],
                  "groups": [], "containers": {v.name: v.container(chain.name) for v in chain.all_vnfs()
                                               if v.run == "container"},
-                 "processes": {}, "sockets": [str(OVS_DIR / p) for v in chain.all_vnfs() for p in v.ports]}
+                 "processes": {},
+                 "sockets": [str(vnf_socket_dir(chain, v) / p) for v in chain.all_vnfs() for p in v.ports]}
         if not ovs_running() and not state["netns"]:
             say(f"{chain.name} is not up")
     # VNFs first: docker stop / SIGTERM, so each prints its final statistics,
@@ -608,6 +652,8 @@ def down(chain):
     for s in state["sockets"]:
         if Path(s).is_socket():
             Path(s).unlink()
+    for v in chain.all_vnfs():
+        remove_socket_dir(vnf_socket_dir(chain, v))
     for ns in state["netns"]:
         run(["ip", "netns", "del", ns], check=False)
     for veth in state["veths"]:

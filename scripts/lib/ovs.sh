@@ -9,7 +9,9 @@
 #   OVS_STATE_DIR   base of the database, log and config dirs [/usr/local/var/lib/vnf-fwd-ovs]
 #   OVS_RUNDIR OVS_DBDIR OVS_LOGDIR OVS_SYSCONFDIR   [$OVS_DIR, $OVS_STATE_DIR/{db,log,etc}]
 #   BRIDGE          [ovs-br0]
-#   DPDK_EXTRA      other_config:dpdk-extra ["--file-prefix=ovs --no-pci"]
+#   DPDK_EXTRA      other_config:dpdk-extra ["--file-prefix=ovs --no-pci"]; without a
+#                   --file-prefix, ovs-start adds --file-prefix=ovs: DPDK's default
+#                   prefix "rte" is every prefix-less DPDK process's, not OVS's own
 #   STOP_TIMEOUT    seconds between SIGTERM and SIGKILL [10]
 
 OVS_DIR=${OVS_DIR:-/usr/local/var/run/openvswitch}
@@ -22,9 +24,18 @@ BRIDGE=${BRIDGE:-ovs-br0}
 DPDK_EXTRA=${DPDK_EXTRA:---file-prefix=ovs --no-pci}
 STOP_TIMEOUT=${STOP_TIMEOUT:-10}
 
-# DPDK names its runtime dir and hugepage files after --file-prefix ("rte" if none).
-DPDK_PREFIX=rte
-if [[ $DPDK_EXTRA =~ --file-prefix[=\ ]+([^ ]+) ]]; then DPDK_PREFIX=${BASH_REMATCH[1]}; fi
+# DPDK names its runtime dir and hugepage files after --file-prefix ("rte" if none,
+# shared by every DPDK process started without one). OVS always gets a prefix of
+# its own, so that ovs-stop removes OVS's leftovers and nobody else's.
+DPDK_PREFIX=ovs
+if [[ $DPDK_EXTRA =~ --file-prefix[=\ ]+([^ ]+) ]]; then
+    DPDK_PREFIX=${BASH_REMATCH[1]}
+else
+    DPDK_EXTRA+=" --file-prefix=$DPDK_PREFIX"
+fi
+# The prefix the running OVS was started with (ovs-start writes it, ovs-stop
+# reads it): what ovs-stop removes even if DPDK_EXTRA changed in between.
+OVS_PREFIX_FILE=$OVS_DBDIR/dpdk-file-prefix
 
 # Flows saved by ovs-flows, re-added after a vswitchd restart (flows are not persistent).
 OVS_FLOWS_FILE=$OVS_DBDIR/flows.txt
@@ -32,6 +43,9 @@ OVS_FLOWS_FILE=$OVS_DBDIR/flows.txt
 # OVS removes them on SIGTERM but not when killed, and a stale one makes the
 # port fail ("failed to bind: Address already in use"). Only these are ours to remove.
 OVS_OWNED_SOCKETS=$OVS_DBDIR/owned-sockets
+# "UID[:GID] PATH" for each of those given to a VNF's user (ovs-ports --owner):
+# OVS makes them anew, root 0755, whenever ovs-vswitchd starts.
+OVS_SOCKET_OWNERS=$OVS_DBDIR/socket-owners
 
 PROG=${PROG:-$(basename "$0")}
 say() { printf '%s: %s\n' "$PROG" "$*"; }
@@ -84,6 +98,21 @@ ovs_kill() {
         sleep 0.1
     done
     die "$name (pid $pid) does not die"
+}
+
+# Gives the sockets listed in $OVS_SOCKET_OWNERS back to their VNFs' users, once
+# OVS has made them (it does so while it sets up the ports, after start).
+restore_socket_owners() {
+    local owner path i
+    [[ -r $OVS_SOCKET_OWNERS ]] || return 0
+    while read -r owner path; do
+        for ((i = 0; i < 100; i++)); do
+            [[ -S $path ]] && break
+            sleep 0.1
+        done
+        [[ -S $path ]] || die "OVS did not make $path again within 10 s"
+        chown "$owner" "$path"
+    done <"$OVS_SOCKET_OWNERS"
 }
 
 # Removes the vhost-user server sockets OVS created (listed by ovs-ports). A live

@@ -127,7 +127,8 @@ impl<'a> Chain<'a> {
         let file = self.file.to_str().unwrap();
         let mut all = vec![args[0], file];
         all.extend(&args[1..]);
-        self.ovs.command_env("chain", &all, &[("TAG", "test")])
+        self.ovs
+            .command_env("chain", &all, &[("TAG", &docker::tag())])
     }
 
     /// `scripts/chain CMD FILE ARGS...`; panics with its output if it fails.

@@ -1,14 +1,16 @@
 //! The write-up's deployment in Docker containers (`containers/`): the
 //! generator and the forwarder each in a container on the host's OVS-DPDK,
 //! in the write-up's `--privileged` form (or its working equivalent) and in
-//! the least-privilege form. Docker is installed and started if needed, the
-//! images built (or found up to date) from the binaries under test.
+//! the least-privilege form, each container with its own vhost-user sockets
+//! only. Docker is installed and started if needed, the images built (or found
+//! up to date) from the binaries under test.
 
 mod common;
 
-use common::docker::{containers_dir, docker, images, output_text};
-use common::ovs::Ovs;
+use common::docker::{containers_dir, docker, image, images, output_text};
+use common::ovs::{vnf_of_port, Ovs};
 use common::*;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::Command;
@@ -21,16 +23,28 @@ const SESSION: [&str; 6] = ["--rate", "10", "--count", "0:100", "--count", "1:20
 /// `docker stop`'s grace period before SIGKILL.
 const STOP_TIMEOUT: u64 = 10;
 
+/// The images' own user (`VNF_USER` in containers/lib.sh, the Dockerfiles' `USER`).
+const VNF_USER: &str = "10001:10001";
+
 /// How the containers are run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Form {
     /// The write-up's `--privileged` (or `containers/docker-flags`' equivalent)
-    /// with the host's hugetlbfs at `/mnt/huge`.
+    /// as root, with the host's hugetlbfs at `/mnt/huge`.
     Privileged,
-    /// `containers/docker-flags least`: the socket directory is the only mount.
+    /// `containers/docker-flags least` as the images' own user, read-only root.
     Least,
-    /// The same as uid 1000, with OVS's sockets (server kind) chowned to it.
-    LeastNonRoot,
+    /// The same as root.
+    LeastRoot,
+}
+
+impl Form {
+    fn user(self) -> &'static str {
+        match self {
+            Form::Least => VNF_USER,
+            Form::Privileged | Form::LeastRoot => "0:0",
+        }
+    }
 }
 
 /// `containers/docker-flags FORM`, asked once per form.
@@ -39,7 +53,7 @@ fn security_flags(form: Form) -> Vec<String> {
     static LEAST: OnceLock<Vec<String>> = OnceLock::new();
     let (cell, arg) = match form {
         Form::Privileged => (&PRIVILEGED, "privileged"),
-        Form::Least | Form::LeastNonRoot => (&LEAST, "least"),
+        Form::Least | Form::LeastRoot => (&LEAST, "least"),
     };
     cell.get_or_init(|| {
         let out = Command::new(containers_dir().join("docker-flags"))
@@ -57,11 +71,16 @@ fn security_flags(form: Form) -> Vec<String> {
     .clone()
 }
 
-/// The `docker run` options of `form`: security flags and mounts.
-fn run_flags(ovs: &Ovs, form: Form) -> Vec<String> {
+/// Where a container sees its vhost-user sockets (the write-up's mount point).
+const SOCKET_DIR: &str = "/var/run/openvswitch";
+
+/// The `docker run` options of `form` for the VNF on OVS ports `ports`:
+/// security flags, user, and the mounts of its own sockets only (as
+/// `containers/run-experiment`): the socket files OVS made (server kind), or
+/// the VNF's socket directory (client kind), given to the form's user first.
+fn run_flags(ovs: &Ovs, form: Form, ports: [usize; 2]) -> Vec<String> {
     let mut flags = security_flags(form);
-    flags.push("-v".into());
-    flags.push(format!("{}:/var/run/openvswitch", ovs.run_dir().display()));
+    flags.extend(strings(&["--user", form.user()]));
     match form {
         Form::Privileged => {
             let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
@@ -73,13 +92,33 @@ fn run_flags(ovs: &Ovs, form: Form) -> Vec<String> {
                 flags.push(format!("{dir}:/mnt/huge"));
             }
         }
-        Form::Least => {}
-        Form::LeastNonRoot => {
-            for n in 0..4 {
-                std::os::unix::fs::chown(ovs.socket(n), Some(1000), Some(1000))
-                    .unwrap_or_else(|e| panic!("chown {}: {e}", ovs.socket(n)));
-            }
-            flags.extend(strings(&["--user", "1000:1000"]));
+        Form::Least => flags.extend(strings(&["--read-only", "--tmpfs", "/tmp"])),
+        Form::LeastRoot => flags.extend(strings(&[
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/run/dpdk",
+        ])),
+    }
+    let (uid, gid) = form.user().split_once(':').unwrap();
+    let owner = |path: &Path| {
+        std::os::unix::fs::chown(path, uid.parse().ok(), gid.parse().ok())
+            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()))
+    };
+    if ovs.per_vnf() {
+        let dir = ovs.vnf_dir(vnf_of_port(ports[0]));
+        owner(&dir);
+        flags.push("-v".into());
+        flags.push(format!("{}:{SOCKET_DIR}", dir.display()));
+    } else {
+        for n in ports {
+            owner(Path::new(&ovs.socket(n)));
+            flags.push("--mount".into());
+            flags.push(format!(
+                "type=bind,source={},target={SOCKET_DIR}/vhost-user{n}",
+                ovs.socket(n)
+            ));
         }
     }
     flags
@@ -165,6 +204,28 @@ impl Container {
         false
     }
 
+    /// Every Unix socket in the container's mount namespace (/proc and /sys
+    /// aside), as its `user` sees them: every path `find` lists, stat'ed
+    /// (`find -type s` trusts readdir's file type, and a bind-mounted socket's
+    /// mount point is a regular file in the container's layer). /var/run is
+    /// /run in the image.
+    fn sockets(&self, user: &str) -> Vec<String> {
+        let script = "find / \\( -path /proc -o -path /sys \\) -prune -o -print0 2>/dev/null \
+                      | xargs -0 stat -c '%F|%n' 2>/dev/null | sed -n 's/^socket|//p'";
+        let out = docker(&["exec", "-u", user, &self.name, "sh", "-c", script]);
+        let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert!(
+            out.status.success(),
+            "docker exec as {user}: {}",
+            output_text(&out)
+        );
+        found.sort();
+        found
+    }
+
     /// `docker stop`: SIGTERM to PID 1; returns its exit code and how long it took.
     fn stop(&self) -> (i64, Duration) {
         let t0 = Instant::now();
@@ -190,13 +251,17 @@ enum Forwarder {
 
 impl Forwarder {
     /// Image, program and the options besides the EAL's common ones.
-    fn command(self) -> (Vec<&'static str>, &'static str, Vec<&'static str>) {
+    fn command(self) -> (Vec<String>, &'static str, Vec<&'static str>) {
         // The DPDK apps need what vnf-fwd adds by itself for virtio_user.
         let mem = vec!["--in-memory", "--single-file-segments"];
         match self {
-            Forwarder::VnfFwd => (vec!["vnf-fwd:test"], "0@0,1@0", vec![]),
-            Forwarder::Testpmd => (vec!["dpdk-ref:test", "dpdk-testpmd"], "0@0,1@0,2@0", mem),
-            Forwarder::L2fwd => (vec!["dpdk-ref:test", "l2fwd"], "0@0,1@0", mem),
+            Forwarder::VnfFwd => (vec![image("vnf-fwd")], "0@0,1@0", vec![]),
+            Forwarder::Testpmd => (
+                vec![image("dpdk-ref"), "dpdk-testpmd".into()],
+                "0@0,1@0,2@0",
+                mem,
+            ),
+            Forwarder::L2fwd => (vec![image("dpdk-ref"), "l2fwd".into()], "0@0,1@0", mem),
         }
     }
 
@@ -224,9 +289,7 @@ impl Forwarder {
 /// A virtio_user vdev on OVS port `vhost-user<n>`, as seen in the container.
 fn vdev(n: usize, server: bool) -> String {
     let srv = if server { ",server=1" } else { "" };
-    format!(
-        "net_virtio_user{n},mac=00:00:00:00:00:0{n},path=/var/run/openvswitch/vhost-user{n}{srv}"
-    )
+    format!("net_virtio_user{n},mac=00:00:00:00:00:0{n},path={SOCKET_DIR}/vhost-user{n}{srv}")
 }
 
 /// The `--file-prefix` of a container's app: no hugepage file may carry it.
@@ -256,13 +319,12 @@ fn eal(lcores: &str, tag: &str, ports: [usize; 2], server: bool) -> Vec<String> 
 
 /// The forwarder's container on vhost-user2/3, started and given time to connect.
 fn start_forwarder(ovs: &Ovs, fwd: Forwarder, form: Form, server: bool, tag: &str) -> Container {
-    let (image, lcores, extra) = fwd.command();
-    let mut cmd = strings(&image);
+    let (mut cmd, lcores, extra) = fwd.command();
     cmd.extend(eal(lcores, tag, [2, 3], server));
     cmd.extend(strings(&extra));
     cmd.push("--".into());
     cmd.extend(strings(&fwd.app()));
-    let c = Container::run(tag, &run_flags(ovs, form), &cmd);
+    let c = Container::run(tag, &run_flags(ovs, form, [2, 3]), &cmd);
     assert!(
         c.wait_for_output(fwd.ready(), Duration::from_secs(30)),
         "forwarder did not start\n{}",
@@ -274,7 +336,7 @@ fn start_forwarder(ovs: &Ovs, fwd: Forwarder, form: Form, server: bool, tag: &st
 
 /// The generator's command on vhost-user0/1.
 fn gen_command(tag: &str, server: bool, app: &[&str]) -> Vec<String> {
-    let mut cmd = strings(&["vnf-gen:test"]);
+    let mut cmd = vec![image("vnf-gen")];
     cmd.extend(eal("0@0", tag, [0, 1], server));
     cmd.push("--".into());
     cmd.extend(strings(app));
@@ -283,10 +345,10 @@ fn gen_command(tag: &str, server: bool, app: &[&str]) -> Vec<String> {
 
 /// The write-up's session from the generator's container, run to completion;
 /// returns each port's counters in port order.
-fn generate(ovs: &Ovs, form: Form, tag: &str) -> Vec<GenPort> {
-    let mut cmd = gen_command(tag, false, &SESSION);
+fn generate(ovs: &Ovs, form: Form, server: bool, tag: &str) -> Vec<GenPort> {
+    let mut cmd = gen_command(tag, server, &SESSION);
     cmd.push("--json".into());
-    let c = Container::run(tag, &run_flags(ovs, form), &cmd);
+    let c = Container::run(tag, &run_flags(ovs, form, [0, 1]), &cmd);
     let code = c.wait(Duration::from_secs(60));
     assert_eq!(code, Some(0), "vnf-gen\n{}", c.output());
     parse_gen_json(&c.out())
@@ -297,7 +359,7 @@ fn generate(ovs: &Ovs, form: Form, tag: &str) -> Vec<GenPort> {
 /// the grace period. Returns the generator's counters and the forwarder's logs.
 fn experiment(ovs: &Ovs, fwd: Forwarder, form: Form, tag: &str) -> (Vec<GenPort>, String) {
     let c = start_forwarder(ovs, fwd, form, false, &format!("{tag}-fwd"));
-    let gen = generate(ovs, form, &format!("{tag}-gen"));
+    let gen = generate(ovs, form, false, &format!("{tag}-gen"));
     let (code, took) = c.stop();
     assert_eq!(code, 0, "{fwd:?} exit on docker stop\n{}", c.output());
     assert!(
@@ -311,7 +373,7 @@ fn experiment(ovs: &Ovs, fwd: Forwarder, form: Form, tag: &str) -> (Vec<GenPort>
 fn experiment2_vnf_fwd_in_containers() {
     images();
     let _lock = dpdk_lock();
-    let ovs = Ovs::start("server");
+    let ovs = Ovs::start_per_vnf("server", "0:0");
     let (gen, out) = experiment(&ovs, Forwarder::VnfFwd, Form::Privileged, "exp2");
     assert_session(&gen);
     ovs.assert_flows(1);
@@ -326,7 +388,7 @@ fn experiment2_vnf_fwd_in_containers() {
 fn reference_image_testpmd_and_l2fwd_forward_the_session() {
     images();
     let _lock = dpdk_lock();
-    let ovs = Ovs::start("server");
+    let ovs = Ovs::start_per_vnf("server", "0:0");
     let (gen, _) = experiment(&ovs, Forwarder::Testpmd, Form::Privileged, "exp1");
     assert_session(&gen);
     ovs.assert_flows(1);
@@ -339,11 +401,11 @@ fn reference_image_testpmd_and_l2fwd_forward_the_session() {
 fn least_privilege_forwards_the_same_packets() {
     images();
     let _lock = dpdk_lock();
-    let ovs = Ovs::start("server");
+    let ovs = Ovs::start_per_vnf("server", "0:0");
     let (gen, out) = experiment(&ovs, Forwarder::VnfFwd, Form::Privileged, "priv");
     let stats = final_port_stats(&out);
     assert_session(&gen);
-    for (i, form) in [Form::Least, Form::LeastNonRoot].into_iter().enumerate() {
+    for (i, form) in [Form::Least, Form::LeastRoot].into_iter().enumerate() {
         let (gen_l, out_l) = experiment(&ovs, Forwarder::VnfFwd, form, &format!("least{i}"));
         assert_eq!(gen_l, gen, "{form:?} generator");
         assert_eq!(
@@ -362,13 +424,13 @@ fn least_privilege_forwards_the_same_packets() {
 fn docker_stop_while_forwarding_is_clean() {
     images();
     let _lock = dpdk_lock();
-    let ovs = Ovs::start("client");
+    let ovs = Ovs::start_per_vnf("client", "0:0");
     for n in [2, 3] {
         drop(UnixListener::bind(ovs.socket(n)).expect("stale socket"));
     }
     let fwd = start_forwarder(&ovs, Forwarder::VnfFwd, Form::Privileged, true, "stop-fwd");
     let cmd = gen_command("stop-gen", true, &["--rate", "2000pps", "--duration", "60"]);
-    let gen = Container::run("stop-gen", &run_flags(&ovs, Form::Privileged), &cmd);
+    let gen = Container::run("stop-gen", &run_flags(&ovs, Form::Privileged, [0, 1]), &cmd);
     // Forwarding: frames came back out of the forwarder's port 0 into OVS.
     let end = Instant::now() + Duration::from_secs(30);
     while ovs.counters().flows.get(&3).copied().unwrap_or(0) < 100 {
@@ -403,4 +465,129 @@ fn docker_stop_while_forwarding_is_clean() {
         let files = hugepage_files(&prefix(tag));
         assert!(files.is_empty(), "hugepage files left behind: {files:?}");
     }
+}
+
+/// Inside a VNF's container (least privilege, the images' own user) the only
+/// vhost-user sockets are its own: no `db.sock`, no `ovs-vswitchd.*.ctl`, not
+/// the generator's sockets, found neither as its user nor as root in it;
+/// and through its own sockets it forwards the write-up's session exactly.
+fn vnf_sees_only_its_own_sockets(kind: &str) {
+    images();
+    let _lock = dpdk_lock();
+    let ovs = Ovs::start_per_vnf(kind, VNF_USER);
+    let server = kind == "client";
+    let run = ovs.run_dir();
+    for f in ["db.sock", "ovs-vswitchd.pid"] {
+        assert!(run.join(f).exists(), "no {f} on the host to hide");
+    }
+    let fwd = start_forwarder(&ovs, Forwarder::VnfFwd, Form::Least, server, "iso-fwd");
+    // vnf-fwd is the container's PID 1: its real, effective, saved and fs uid.
+    let status = docker(&["exec", &fwd.name, "grep", "^Uid:", "/proc/1/status"]);
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["Uid:", "10001", "10001", "10001", "10001"],
+        "{}",
+        output_text(&status)
+    );
+    let own = [2, 3].map(|n| format!("/run/openvswitch/vhost-user{n}"));
+    // As its user: exactly its own. As root in it (no capabilities, so the
+    // VNF's 0700 directories are closed to it): nothing more.
+    for user in [VNF_USER, "0:0"] {
+        // The EAL's runtime directory (/tmp/dpdk/<prefix>: telemetry) is the
+        // container's own tmpfs; every other socket is OVS's vhost-user.
+        let found = fwd.sockets(user);
+        let vhost: Vec<&String> = found.iter().filter(|f| !f.starts_with("/tmp/")).collect();
+        if user == VNF_USER {
+            assert_eq!(
+                vhost,
+                own.iter().collect::<Vec<_>>(),
+                "as {user}: {found:?}"
+            );
+        } else {
+            assert!(
+                vhost.iter().all(|f| own.contains(f)),
+                "as {user}: {found:?}"
+            );
+        }
+        for f in &found {
+            assert!(
+                !f.ends_with("db.sock") && !f.ends_with(".ctl") && !f.contains("vhost-user0"),
+                "as {user}: {f} reachable"
+            );
+        }
+    }
+    let gen = generate(&ovs, Form::Least, server, "iso-gen");
+    assert_session(&gen);
+    ovs.assert_flows(1);
+    let (code, _) = fwd.stop();
+    assert_eq!(code, 0, "{}", fwd.output());
+    let out = fwd.out();
+    assert_eq!(
+        final_port_stats(&out),
+        vec![(0, [100, 200, 0]), (1, [200, 100, 0])],
+        "{out}"
+    );
+}
+
+#[test]
+fn vnf_sees_only_its_own_sockets_ovs_as_server() {
+    vnf_sees_only_its_own_sockets("server");
+}
+
+#[test]
+fn vnf_sees_only_its_own_sockets_app_as_server() {
+    vnf_sees_only_its_own_sockets("client");
+}
+
+/// The server kind's trade-off, measured: the socket files are bind-mounted,
+/// and a restarted ovs-vswitchd makes them anew (new inodes, root 0755), so
+/// the container's mounts name the dead ones. vnf-fwd exits 1 (a client-mode
+/// virtio_user cannot reconnect in DPDK 22.11); `docker start`, a restart
+/// policy's job, mounts the new sockets, which `ovs-start` gave back to the
+/// VNF's user, and the session is forwarded exactly again.
+#[test]
+fn bind_mounted_sockets_after_a_switch_restart() {
+    images();
+    let _lock = dpdk_lock();
+    let ovs = Ovs::start_per_vnf("server", VNF_USER);
+    let fwd = start_forwarder(&ovs, Forwarder::VnfFwd, Form::Least, false, "rst-fwd");
+    let inode = |n: usize| std::fs::metadata(ovs.socket(n)).unwrap();
+    let before = inode(2).ino();
+    ovs.restart_vswitchd();
+    assert_ne!(inode(2).ino(), before, "OVS kept its socket");
+    for n in 0..4 {
+        assert_eq!(inode(n).uid(), 10001, "socket {n} not given back");
+    }
+    assert_eq!(
+        fwd.wait(Duration::from_secs(30)),
+        Some(1),
+        "{}",
+        fwd.output()
+    );
+    let out = docker(&["start", &fwd.name]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let end = Instant::now() + Duration::from_secs(30);
+    while fwd.output().matches("entering main loop").count() < 2 {
+        assert!(
+            Instant::now() < end && fwd.exit_code().is_none(),
+            "restarted forwarder did not start\n{}",
+            fwd.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let gen = generate(&ovs, Form::Least, false, "rst-gen");
+    assert_session(&gen);
+    ovs.assert_flows(1);
+    let (code, _) = fwd.stop();
+    assert_eq!(code, 0, "{}", fwd.output());
+    let out = fwd.out();
+    let last = out.rfind("Final statistics:").expect("final statistics");
+    assert_eq!(
+        final_port_stats(&out[last..]),
+        vec![(0, [100, 200, 0]), (1, [200, 100, 0])],
+        "{out}"
+    );
 }

@@ -58,6 +58,30 @@ fn a_pod_that_drifts_from_the_container_tests_is_caught() {
             pod.replacen("mountPath: /var/run/openvswitch", "mountPath: /run/ovs", 1),
             "mounts",
         ),
+        (
+            pod.replacen(
+                "path: /usr/local/var/run/openvswitch/vnf/fwd",
+                "path: /usr/local/var/run/openvswitch",
+                1,
+            ),
+            "OVS's run directory",
+        ),
+        (
+            pod.replacen("runAsNonRoot: true", "runAsNonRoot: false", 1),
+            "runAsNonRoot",
+        ),
+        (
+            pod.replacen("runAsUser: 10001", "runAsUser: 0", 1),
+            "runAsUser",
+        ),
+        (
+            pod.replacen(
+                "readOnlyRootFilesystem: true",
+                "readOnlyRootFilesystem: false",
+                1,
+            ),
+            "readOnlyRootFilesystem",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         assert_ne!(text, &pod, "case {i} changed nothing");

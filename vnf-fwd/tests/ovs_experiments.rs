@@ -225,3 +225,86 @@ fn missing_socket_is_a_clear_error() {
     );
     assert_no_leftovers(&prefix);
 }
+
+/// `scripts/ovs-stop` removes OVS's own DPDK files only. OVS started with a
+/// `DPDK_EXTRA` that names no `--file-prefix` gets one of its own (`ovs`), so
+/// a bystander DPDK process on DPDK's default prefix (`rte`: its runtime
+/// directory and its `rtemap_*` hugepage files) keeps them, and keeps running.
+#[test]
+fn ovs_stop_leaves_other_dpdk_processes_files_alone() {
+    let _lock = dpdk_lock();
+    let rte = runtime_dir("rte");
+    assert!(
+        !rte.exists() && hugepage_files("rtemap_").is_empty(),
+        "{} or rtemap_* hugepage files exist before the test: another DPDK process runs without --file-prefix",
+        rte.display()
+    );
+    let dir = TempDir::new("bystander");
+    // testpmd without --file-prefix or --in-memory: files in /var/run/dpdk/rte
+    // and one hugepage file per page; it forwards until its stdin closes.
+    let args = strings(&[
+        "--no-pci",
+        "--lcores",
+        "0@0,1@0",
+        "-m",
+        "64",
+        "--vdev",
+        "net_null0",
+        "--",
+        "--total-num-mbufs",
+        "2048",
+    ]);
+    let mut bystander = Proc::spawn_with_stdin(
+        &dir,
+        "bystander",
+        Path::new("/usr/bin/dpdk-testpmd"),
+        &args,
+        Some("rte"),
+        std::process::Stdio::piped(),
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    while !rte.join("mp_socket").exists() || hugepage_files("rtemap_").is_empty() {
+        assert!(
+            Instant::now() < end && bystander.wait_timeout(Duration::ZERO).is_none(),
+            "bystander testpmd did not set up its files\n{}",
+            bystander.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pages = hugepage_files("rtemap_");
+    let env = [("DPDK_EXTRA", "--no-pci")];
+    let ovs = Ovs::private_dir();
+    let mut own_prefix = false;
+    for script in ["ovs-start", "ovs-stop"] {
+        let out = ovs.command_env(script, &[], &env);
+        assert!(out.status.success(), "{script}: {out:?}");
+        own_prefix |= runtime_dir("ovs").exists();
+    }
+    assert!(
+        rte.join("config").exists() && rte.join("mp_socket").exists(),
+        "ovs-stop removed the bystander's runtime directory"
+    );
+    assert_eq!(
+        hugepage_files("rtemap_"),
+        pages,
+        "the bystander's hugepage files"
+    );
+    assert!(own_prefix, "OVS ran without a prefix of its own (ovs)");
+    assert!(
+        !runtime_dir("ovs").exists(),
+        "ovs-stop left OVS's own files"
+    );
+    assert!(
+        bystander.wait_timeout(Duration::ZERO).is_none(),
+        "bystander died\n{}",
+        bystander.output()
+    );
+    drop(bystander.child.stdin.take()); // EOF: testpmd stops and exits
+    let st = bystander.wait_timeout(Duration::from_secs(20));
+    assert!(st.is_some_and(|s| s.success()), "{}", bystander.output());
+    // What a clean exit of a prefix-less DPDK process leaves: its own to remove.
+    let _ = std::fs::remove_dir_all(&rte);
+    for f in hugepage_files("rtemap_") {
+        let _ = std::fs::remove_file(f);
+    }
+}

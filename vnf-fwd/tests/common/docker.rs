@@ -27,7 +27,18 @@ pub fn docker(args: &[&str]) -> Output {
         .expect("run docker")
 }
 
-/// `containers/build` once per test binary: images tagged `:test` from the
+/// The tag of the images under test: `test`, or `VNF_TEST_TAG` (so that
+/// two checkouts on one machine do not rebuild each other's images).
+pub fn tag() -> String {
+    std::env::var("VNF_TEST_TAG").unwrap_or_else(|_| "test".into())
+}
+
+/// `image:<tag()>`.
+pub fn image(name: &str) -> String {
+    format!("{name}:{}", tag())
+}
+
+/// `containers/build` once per test binary: images tagged `tag()` from the
 /// binaries under test; installs and starts Docker if needed; fast when the
 /// images are current.
 pub fn images() {
@@ -36,7 +47,7 @@ pub fn images() {
         let t0 = Instant::now();
         let out = Command::new(containers_dir().join("build"))
             .env("BIN", vnf_fwd().parent().unwrap())
-            .env("TAG", "test")
+            .env("TAG", tag())
             .output()
             .expect("run containers/build");
         assert!(

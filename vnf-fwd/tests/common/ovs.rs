@@ -8,6 +8,19 @@ use std::process::{Command, Output};
 
 pub struct Ovs {
     dir: TempDir,
+    /// Client-kind sockets in a directory per VNF (`Ovs::start_per_vnf`).
+    per_vnf: bool,
+}
+
+/// The VNFs of the write-up's experiments, as `containers/run-experiment`
+/// names their socket directories: the generator on ports 0 and 1, the
+/// forwarder on 2 and 3.
+pub fn vnf_of_port(n: usize) -> &'static str {
+    if n < 2 {
+        "gen"
+    } else {
+        "fwd"
+    }
 }
 
 /// Counters from `scripts/ovs-show --counters`.
@@ -27,13 +40,40 @@ impl Ovs {
     /// Starts OVS-DPDK in a private directory with `ovs-br0`, the four
     /// vhost-user ports of `kind` ("server" or "client") and the write-up's flows.
     pub fn start(kind: &str) -> Ovs {
-        let ovs = Ovs {
-            dir: TempDir::new("ovs"),
-        };
+        let ovs = Ovs::private_dir();
         ovs.script("ovs-start", &[]);
         ovs.script("ovs-ports", &["--kind", kind]);
         ovs.script("ovs-flows", &[]);
         ovs
+    }
+
+    /// As `start`, laid out as `containers/run-experiment` does for
+    /// containers that see only their own sockets: client kind, a socket
+    /// directory per VNF (`vnf_dir`) owned by `owner`; server kind, OVS's
+    /// sockets chowned to `owner`.
+    pub fn start_per_vnf(kind: &str, owner: &str) -> Ovs {
+        let mut ovs = Ovs::private_dir();
+        ovs.per_vnf = kind == "client";
+        ovs.script("ovs-start", &[]);
+        let gen = format!("vhost-user0,vhost-user1={}", ovs.vnf_dir("gen").display());
+        let fwd = format!("vhost-user2,vhost-user3={}", ovs.vnf_dir("fwd").display());
+        let mut args = vec!["--kind", kind, "--owner", owner];
+        if ovs.per_vnf {
+            args.extend(["--socket-dir", &gen, "--socket-dir", &fwd]);
+        }
+        ovs.script("ovs-ports", &args);
+        ovs.script("ovs-flows", &[]);
+        ovs
+    }
+
+    /// The socket directory of VNF `vnf` (client kind, `start_per_vnf`).
+    pub fn vnf_dir(&self, vnf: &str) -> PathBuf {
+        self.run_dir().join("vnf").join(vnf)
+    }
+
+    /// Whether client-kind sockets are in a directory per VNF.
+    pub fn per_vnf(&self) -> bool {
+        self.per_vnf
     }
 
     /// Starts OVS-DPDK in a private directory, without a bridge: for
@@ -49,6 +89,7 @@ impl Ovs {
     pub fn private_dir() -> Ovs {
         Ovs {
             dir: TempDir::new("ovs"),
+            per_vnf: false,
         }
     }
 
@@ -93,10 +134,12 @@ impl Ovs {
 
     /// The vhost-user socket of OVS port `vhost-userN`.
     pub fn socket(&self, n: usize) -> String {
-        self.dir
-            .join(&format!("run/vhost-user{n}"))
-            .display()
-            .to_string()
+        let dir = if self.per_vnf {
+            self.vnf_dir(vnf_of_port(n))
+        } else {
+            self.run_dir()
+        };
+        dir.join(format!("vhost-user{n}")).display().to_string()
     }
 
     /// Stops and starts ovs-vswitchd only (flows re-added by the script).
