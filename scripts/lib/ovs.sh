@@ -9,6 +9,7 @@
 #   OVS_STATE_DIR   base of the database, log and config dirs [/usr/local/var/lib/vnf-fwd-ovs]
 #   OVS_RUNDIR OVS_DBDIR OVS_LOGDIR OVS_SYSCONFDIR   [$OVS_DIR, $OVS_STATE_DIR/{db,log,etc}]
 #   BRIDGE          [ovs-br0]
+#   CHAIN_STATE_DIR what scripts/chain made, by chain [$OVS_STATE_DIR/chains]
 #   DPDK_EXTRA      other_config:dpdk-extra ["--file-prefix=ovs --no-pci"]; without a
 #                   --file-prefix, ovs-start adds --file-prefix=ovs: DPDK's default
 #                   prefix "rte" is every prefix-less DPDK process's, not OVS's own
@@ -39,6 +40,9 @@ OVS_PREFIX_FILE=$OVS_DBDIR/dpdk-file-prefix
 
 # Flows saved by ovs-flows, re-added after a vswitchd restart (flows are not persistent).
 OVS_FLOWS_FILE=$OVS_DBDIR/flows.txt
+# What scripts/chain records of each chain that is up, one directory per chain;
+# its bridge, groups.txt and flows.txt are re-added after a vswitchd restart too.
+CHAIN_STATE_DIR=${CHAIN_STATE_DIR:-$OVS_STATE_DIR/chains}
 # vhost-user sockets OVS itself created (server-kind ports), written by ovs-ports:
 # OVS removes them on SIGTERM but not when killed, and a stale one makes the
 # port fail ("failed to bind: Address already in use"). Only these are ours to remove.

@@ -44,6 +44,8 @@ struct Hops {
     links: HashMap<String, String>,
     /// By (VNF, its port): [rx, tx, dropped] from vnf-fwd's own statistics.
     vnfs: HashMap<(String, u16), [u64; 3]>,
+    /// By running VNF: how old its counters are, ms ("0": live, from its telemetry).
+    ages: HashMap<String, String>,
 }
 
 impl Hops {
@@ -71,6 +73,10 @@ impl Hops {
                         .insert(name.to_owned(), kv.get("link").unwrap_or(&"?").to_string());
                 }
                 "vnf" => {
+                    if kv.get("running") == Some(&"true") {
+                        let age = kv.get("age_ms").unwrap_or(&"?");
+                        h.ages.insert(name.to_owned(), age.to_string());
+                    }
                     h.vnfs.insert(
                         (name.to_owned(), num("port") as u16),
                         [num("rx"), num("tx"), num("dropped")],
@@ -242,17 +248,19 @@ fn pin_neighbours(a: Host, b: Host) {
     }
 }
 
-/// The quoted strings of JSON array `key` in `json` (hex strings: no escapes).
-fn json_strings(json: &str, key: &str) -> Vec<String> {
-    let at = json
-        .find(&format!("\"{key}\": ["))
-        .unwrap_or_else(|| panic!("{key} in {json}"));
-    let rest = &json[at + key.len() + 5..];
-    let list = &rest[..rest.find(']').unwrap()];
-    list.split('"')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
+/// The one JSON line a probe (`netns_udp.py`) printed last.
+fn probe_json(out: &str) -> serde_json::Value {
+    let line = out.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("probe output {out:?}: {e}"))
+}
+
+/// The strings of JSON array `key` in a probe's output.
+fn json_strings(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} in {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
         .collect()
 }
 
@@ -261,15 +269,40 @@ struct UdpRun {
     sent_frames: Vec<String>,
     received_frames: Vec<String>,
     datagrams: usize,
+    /// When each datagram arrived (seconds since the epoch).
+    times: Vec<f64>,
 }
 
 /// `count` UDP datagrams from a socket in `from` to one in `to`, 2 ms apart;
 /// the frames are captured on both sides.
 fn udp(dir: &TempDir, from: Host, to: Host, count: usize) -> UdpRun {
+    udp_during(dir, from, to, (count, 2), || {})
+}
+
+/// `count` UDP datagrams, `gap_ms` apart, from `from` to `to`; `during` runs
+/// while they are under way (the receiver is ready, the sender started).
+fn udp_during(
+    dir: &TempDir,
+    from: Host,
+    to: Host,
+    (count, gap_ms): (usize, u64),
+    during: impl FnOnce(),
+) -> UdpRun {
     let probe = probe_script().display().to_string();
     let n = count.to_string();
+    // Long enough for all of them; with some lost, the receiver stops here.
+    let wait = Duration::from_millis(count as u64 * (gap_ms + 1)) + Duration::from_secs(15);
     let recv_args = strings(&[
-        "netns", "exec", to.netns, "python3", &probe, "recv", "eth0", UDP_PORT, &n, "15",
+        "netns",
+        "exec",
+        to.netns,
+        "python3",
+        &probe,
+        "recv",
+        "eth0",
+        UDP_PORT,
+        &n,
+        &wait.as_secs().to_string(),
     ]);
     let mut receiver = Proc::spawn(dir, "udp-recv", Path::new("ip"), &recv_args, None);
     assert!(
@@ -277,37 +310,57 @@ fn udp(dir: &TempDir, from: Host, to: Host, count: usize) -> UdpRun {
         "receiver did not start\n{}",
         receiver.output()
     );
-    let sender = in_netns(
+    let send_args = strings(&[
+        "netns",
+        "exec",
         from.netns,
-        &[
-            "python3", &probe, "send", "eth0", to.ip, UDP_PORT, &n, PAYLOAD, "2",
-        ],
-    );
-    assert!(sender.status.success(), "{}", output_text(&sender));
-    let sent = String::from_utf8_lossy(&sender.stdout).into_owned();
+        "python3",
+        &probe,
+        "send",
+        "eth0",
+        to.ip,
+        UDP_PORT,
+        &n,
+        PAYLOAD,
+        &gap_ms.to_string(),
+    ]);
+    let mut sender = Proc::spawn(dir, "udp-send", Path::new("ip"), &send_args, None);
+    during();
+    let st = sender.wait_timeout(wait);
     assert!(
-        receiver.wait_timeout(Duration::from_secs(20)).is_some(),
+        st.is_some_and(|s| s.success()),
+        "sender failed\n{}",
+        sender.output()
+    );
+    assert!(
+        receiver.wait_timeout(wait).is_some(),
         "receiver did not finish\n{}",
         receiver.output()
     );
-    let got = receiver.out();
+    let (sent, got) = (probe_json(&sender.out()), probe_json(&receiver.out()));
     UdpRun {
         sent_frames: json_strings(&sent, "frames"),
         received_frames: json_strings(&got, "frames"),
         datagrams: json_strings(&got, "datagrams").len(),
+        times: got["times"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect(),
     }
 }
 
-/// The counters of a series of `vnfs` between outside ports `a` and `b` after
-/// `ab` frames went from a to b and `ba` from b to a: every hop saw each frame
-/// once, nothing dropped.
-fn assert_series(d: &Hops, a: &str, b: &str, vnfs: &[&str], ab: u64, ba: u64) {
+/// The counters of a series of `vnfs` of chain `chain` between outside ports
+/// `a` and `b` after `ab` frames went from a to b and `ba` from b to a: every
+/// hop saw each frame once, nothing dropped.
+fn assert_series(d: &Hops, chain: &str, (a, b): (&str, &str), vnfs: &[&str], ab: u64, ba: u64) {
     // OVS rx is what enters the switch by the port, tx what leaves by it; the
     // flow from a port carries what entered by it.
     let mut want: Vec<(String, [u64; 4])> = vec![(a.to_owned(), [ab, ba, 0, ab])];
     for v in vnfs {
-        want.push((format!("{v}-p0"), [ba, ab, 0, ba]));
-        want.push((format!("{v}-p1"), [ab, ba, 0, ab]));
+        want.push((format!("{chain}-{v}-p0"), [ba, ab, 0, ba]));
+        want.push((format!("{chain}-{v}-p1"), [ab, ba, 0, ab]));
     }
     want.push((b.to_owned(), [ba, ab, 0, ba]));
     for (port, counts) in &want {
@@ -330,13 +383,17 @@ fn assert_series(d: &Hops, a: &str, b: &str, vnfs: &[&str], ab: u64, ba: u64) {
 
 /// Sends `ab` datagrams a->b and `ba` b->a and checks that each arrived, in
 /// order, as the frame that left (`rewritten` says which bytes the chain may
-/// change and checks them); returns the counters since before.
+/// change and checks them); returns the counters since before. With
+/// `Through::Series` every VNF forwarded each frame before the far host got
+/// it, so `counted` must hold at the first read (the VNFs' counters are
+/// live); a tap may count its copy a moment later.
 fn exchange(
     dir: &TempDir,
     chain: &Chain,
     (a, b): (Host, Host),
     (ab, ba): (usize, usize),
     rewritten: impl Fn(bool, &str, &str) -> (String, String),
+    through: Through,
     counted: impl Fn(&Hops) -> bool,
 ) -> Hops {
     let before = chain.quiet_counters();
@@ -363,7 +420,26 @@ fn exchange(
             assert_eq!(sent, got, "frame changed on its way to {}", to.netns);
         }
     }
+    if through == Through::Series {
+        let now = chain.counters();
+        assert!(
+            counted(&now.since(&before)),
+            "the VNFs' counters right after the traffic: {now:#?}"
+        );
+        assert!(
+            now.ages.values().all(|a| a == "0"),
+            "live counters: {:?}",
+            now.ages
+        );
+    }
     chain.settle(&before, counted)
+}
+
+/// What the traffic crosses: VNFs in series, or the switch alone (a tap copying it).
+#[derive(Clone, Copy, PartialEq)]
+enum Through {
+    Series,
+    Tap,
 }
 
 /// Frames cross untouched.
@@ -439,6 +515,7 @@ const SERIES_B: Host = Host {
     netns: "s3-host-b",
     ip: "198.18.0.2",
 };
+const SERIES_OUT: (&str, &str) = ("s3-out-a", "s3-out-b");
 
 #[test]
 fn series_of_three_vnfs_carries_ping_and_udp_intact() {
@@ -452,11 +529,19 @@ fn series_of_three_vnfs_carries_ping_and_udp_intact() {
     pin_neighbours(SERIES_A, SERIES_B);
 
     let vnfs = ["ips", "waf", "dpi"];
-    let d = exchange(&dir, &chain, (SERIES_A, SERIES_B), (100, 40), intact, |d| {
-        vnfs.iter()
-            .all(|v| d.vnfs.get(&(v.to_string(), 1)) == Some(&[40, 100, 0]))
-    });
-    assert_series(&d, "s3-out-a", "s3-out-b", &vnfs, 100, 40);
+    let d = exchange(
+        &dir,
+        &chain,
+        (SERIES_A, SERIES_B),
+        (100, 40),
+        intact,
+        Through::Series,
+        |d| {
+            vnfs.iter()
+                .all(|v| d.vnfs.get(&(v.to_string(), 1)) == Some(&[40, 100, 0]))
+        },
+    );
+    assert_series(&d, "series3", SERIES_OUT, &vnfs, 100, 40);
 
     let show = chain.run(&["show"]);
     for want in ["s3-out-a", "ips.p0", "dpi.p1", "s3-out-b", "VNF rx"] {
@@ -505,24 +590,40 @@ fn middle_vnf_restart_bypasses_then_rejoins() {
     chain.run(&["stop-vnf", "waf"]);
     let c = chain.counters();
     assert_eq!(
-        c.links.get("waf-p0").map(String::as_str),
+        c.links.get("series3-waf-p0").map(String::as_str),
         Some("down"),
         "{c:#?}"
     );
-    let d = exchange(&dir, &chain, (SERIES_A, SERIES_B), (50, 0), intact, |d| {
-        d.vnfs.get(&("dpi".into(), 1)) == Some(&[0, 50, 0])
-    });
-    assert_series(&d, "s3-out-a", "s3-out-b", &["ips", "dpi"], 50, 0);
-    assert_eq!(d.ports["waf-p0"][1], 0, "nothing sent to the stopped waf");
+    let d = exchange(
+        &dir,
+        &chain,
+        (SERIES_A, SERIES_B),
+        (50, 0),
+        intact,
+        Through::Series,
+        |d| d.vnfs.get(&("dpi".into(), 1)) == Some(&[0, 50, 0]),
+    );
+    assert_series(&d, "series3", SERIES_OUT, &["ips", "dpi"], 50, 0);
+    assert_eq!(
+        d.ports["series3-waf-p0"][1], 0,
+        "nothing sent to the stopped waf"
+    );
 
     chain.run(&["start-vnf", "waf"]);
-    let d = exchange(&dir, &chain, (SERIES_A, SERIES_B), (50, 0), intact, |d| {
-        d.vnfs.get(&("dpi".into(), 1)) == Some(&[0, 50, 0])
-    });
+    let d = exchange(
+        &dir,
+        &chain,
+        (SERIES_A, SERIES_B),
+        (50, 0),
+        intact,
+        Through::Series,
+        |d| d.vnfs.get(&("dpi".into(), 1)) == Some(&[0, 50, 0]),
+    );
     // Through waf again (OVS's counters: waf's own restarted from zero).
-    assert_eq!(d.ports.get("waf-p0").map(|p| p[1]), Some(50), "{d:#?}");
-    assert_eq!(d.ports.get("waf-p1").map(|p| p[0]), Some(50), "{d:#?}");
-    assert_eq!(d.ports.get("dpi-p1").map(|p| p[0]), Some(50), "{d:#?}");
+    for (port, i) in [("waf-p0", 1), ("waf-p1", 0), ("dpi-p1", 0)] {
+        let port = format!("series3-{port}");
+        assert_eq!(d.ports.get(&port).map(|p| p[i]), Some(50), "{port}: {d:#?}");
+    }
     assert_eq!(started_at(&others), started, "other VNFs restarted");
     assert_eq!(vswitchd_pid(&ovs), ovs_pid, "OVS restarted");
 }
@@ -535,6 +636,7 @@ const INLINE_B: Host = Host {
     netns: "in-host-b",
     ip: "198.18.1.2",
 };
+const INLINE_OUT: (&str, &str) = ("in-out-a", "in-out-b");
 
 /// inline.toml's VNF runs l2fwd with MAC updating: frames toward side b
 /// leave its port 1 for 02:00:00:00:00:01 from that port's MAC, toward a its
@@ -564,9 +666,10 @@ fn inline_vnf_rewrites_only_macs_and_stops_traffic_while_down() {
         (INLINE_A, INLINE_B),
         (100, 30),
         l2fwd_macs,
+        Through::Series,
         |d| d.vnfs.get(&("ips".into(), 1)) == Some(&[30, 100, 0]),
     );
-    assert_series(&d, "in-out-a", "in-out-b", &["ips"], 100, 30);
+    assert_series(&d, "inline", INLINE_OUT, &["ips"], 100, 30);
 
     // on_down = "stop" (the default): no way around the VNF while it is down,
     // and the traffic comes back by itself when it is up again.
@@ -618,14 +721,18 @@ fn passive_tap_gets_a_copy_of_every_frame() {
     assert!(ovs.vswitchd_running(), "chain up started OVS");
     assert_eq!(ping(a, b, 3, 10), 3, "ping a -> b");
     pin_neighbours(a, b);
-    let d = exchange(&dir, &chain, (a, b), (100, 50), intact, |d| {
+    let d = exchange(&dir, &chain, (a, b), (100, 50), intact, Through::Tap, |d| {
         d.vnfs.get(&("waf".into(), 0)) == Some(&[150, 150, 0])
     });
     // The main path: straight from port to port, every frame.
     assert_eq!(d.ports.get("pv-out-a"), Some(&[100, 50, 0, 100]), "{d:#?}");
     assert_eq!(d.ports.get("pv-out-b"), Some(&[50, 100, 0, 50]), "{d:#?}");
     // The tap: a copy of each, which it sends back and the switch drops (flow from it).
-    assert_eq!(d.ports.get("waf-p0"), Some(&[150, 150, 0, 150]), "{d:#?}");
+    assert_eq!(
+        d.ports.get("passive-waf-p0"),
+        Some(&[150, 150, 0, 150]),
+        "{d:#?}"
+    );
     assert_eq!(
         d.vnfs.get(&("waf".into(), 0)),
         Some(&[150, 150, 0]),
@@ -680,6 +787,27 @@ fn bad_chain_files_are_one_line_errors() {
             "exactly two [[outside]]",
         ),
         ("name = [".to_owned(), "not valid TOML"),
+        // Values of the wrong type: one line each, no traceback.
+        (
+            series.replacen("memory = 64", "memory = 64\nstats_period = \"1\"", 1),
+            "stats_period is a whole number",
+        ),
+        (
+            series.replacen("ofport = 11", "ofport = \"11\"", 1),
+            "ofport is a whole number",
+        ),
+        (
+            series.replacen("netns = \"s3-host-a\"", "netns = 5", 1),
+            "netns is a network namespace's name",
+        ),
+        (
+            series.replacen("memory = 64", "memory = 64\nqueue_size = 1000", 1),
+            "queue_size is a power of two",
+        ),
+        (
+            series.replacen("name = \"series3\"", "name = \"series3-longer\"", 1),
+            "longer than 15 characters",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let file = dir.join(&format!("bad{i}.toml"));
@@ -692,9 +820,436 @@ fn bad_chain_files_are_one_line_errors() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(text, &series, "case {i} changes the file");
         assert_eq!(out.status.code(), Some(1), "case {i}: {err}");
         assert_eq!(err.lines().count(), 1, "case {i}: one line: {err}");
         assert!(err.contains(want), "case {i}: {err}");
     }
     assert!(!dir.join("run").exists(), "nothing made for a bad file");
+}
+
+/// `CMD ARGS...` on this test's OVS (its run directory); its stdout.
+fn ovs_tool(ovs: &Ovs, cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .env("OVS_RUNDIR", ovs.run_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Everything a chain could make or take, without counters: the switch's
+/// interfaces (with their ofports and tags), flows and groups of `bridge`,
+/// namespaces, network interfaces, containers, sockets and chain state.
+/// Equal snapshots: nothing changed.
+fn snapshot(ovs: &Ovs, bridge: &str) -> String {
+    let sorted = |text: String| {
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        lines.join("\n")
+    };
+    let run_dir = ovs.run_dir();
+    let state = run_dir.parent().unwrap().join("state/chains");
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names.join(" ")
+    };
+    let columns = "--columns=name,ofport,ofport_request,external_ids,options,type";
+    let docker_ps = docker(&["ps", "-a", "--format", "{{.ID}} {{.Names}}"]);
+    [
+        sorted(ovs_tool(
+            ovs,
+            "ovs-vsctl",
+            &["--format=csv", columns, "list", "Interface"],
+        )),
+        ovs_tool(ovs, "ovs-vsctl", &["list-br"]),
+        sorted(ovs_tool(
+            ovs,
+            "ovs-ofctl",
+            &["-O", "OpenFlow13", "--no-stats", "dump-flows", bridge],
+        )),
+        sorted(ovs_tool(
+            ovs,
+            "ovs-ofctl",
+            &["-O", "OpenFlow13", "dump-groups", bridge],
+        )),
+        String::from_utf8_lossy(
+            &Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned(),
+        listing(Path::new("/sys/class/net")),
+        sorted(String::from_utf8_lossy(&docker_ps.stdout).into_owned()),
+        listing(&run_dir),
+        listing(&state),
+    ]
+    .join("\n--\n")
+}
+
+/// A copy of a shipped chain file with `edits` (from, to) applied, in `dir`.
+fn edited_chain(dir: &TempDir, from: &str, name: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(chain_file(from)).unwrap();
+    for (a, b) in edits {
+        assert!(text.contains(a), "{a} in {from}.toml");
+        text = text.replace(a, b);
+    }
+    let file = dir.join(&format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Ping both ways, then make the neighbour entries permanent.
+fn ping_and_pin(a: Host, b: Host) {
+    assert_eq!(ping(a, b, 3, 10), 3, "ping {} -> {}", a.netns, b.netns);
+    assert_eq!(ping(b, a, 3, 10), 3, "ping {} -> {}", b.netns, a.netns);
+    pin_neighbours(a, b);
+}
+
+fn series_exchange(dir: &TempDir, chain: &Chain, ab: usize, ba: usize) {
+    let vnfs = ["ips", "waf", "dpi"];
+    let (ab64, ba64) = (ab as u64, ba as u64);
+    let d = exchange(
+        dir,
+        chain,
+        (SERIES_A, SERIES_B),
+        (ab, ba),
+        intact,
+        Through::Series,
+        |d| {
+            vnfs.iter()
+                .all(|v| d.vnfs.get(&(v.to_string(), 1)) == Some(&[ba64, ab64, 0]))
+        },
+    );
+    assert_series(&d, "series3", SERIES_OUT, &vnfs, ab64, ba64);
+}
+
+fn inline_exchange(dir: &TempDir, chain: &Chain, ab: usize, ba: usize) {
+    let (ab64, ba64) = (ab as u64, ba as u64);
+    let d = exchange(
+        dir,
+        chain,
+        (INLINE_A, INLINE_B),
+        (ab, ba),
+        l2fwd_macs,
+        Through::Series,
+        |d| d.vnfs.get(&("ips".into(), 1)) == Some(&[ba64, ab64, 0]),
+    );
+    assert_series(&d, "inline", INLINE_OUT, &["ips"], ab64, ba64);
+}
+
+#[test]
+fn two_chains_share_the_switch_and_go_down_apart() {
+    let _lock = dpdk_lock();
+    images();
+    let dir = TempDir::new("chain-two");
+    let ovs = Ovs::start_switch();
+    let mut series = Chain::up(&ovs, &chain_file("series3"));
+    ping_and_pin(SERIES_A, SERIES_B);
+    let alone = snapshot(&ovs, "ovs-br0");
+    // Both have a VNF named ips: each chain's ports are its own.
+    let mut inline = Chain::up(&ovs, &chain_file("inline"));
+    ping_and_pin(INLINE_A, INLINE_B);
+    series_exchange(&dir, &series, 60, 20);
+    inline_exchange(&dir, &inline, 40, 30);
+
+    let text = inline.down();
+    assert!(text.contains("inline down"), "{text}");
+    assert_eq!(
+        snapshot(&ovs, "ovs-br0"),
+        alone,
+        "inline's down left the switch and host as before its up"
+    );
+    // A stateless down of a chain that is not up touches nothing either.
+    let again = inline.output(&["down"]);
+    assert!(again.status.success(), "{}", output_text(&again));
+    assert!(
+        output_text(&again).contains("inline is not up"),
+        "{}",
+        output_text(&again)
+    );
+    assert_eq!(snapshot(&ovs, "ovs-br0"), alone, "down of a chain not up");
+    // series3 forwards as before, every frame counted once at every hop.
+    series_exchange(&dir, &series, 50, 50);
+
+    series.down();
+    assert_torn_down(
+        &ovs,
+        "series3",
+        &[
+            SERIES_A.netns,
+            SERIES_B.netns,
+            INLINE_A.netns,
+            INLINE_B.netns,
+        ],
+        &["s3-out-a", "s3-out-b", "in-out-a", "in-out-b"],
+        &["ips", "waf", "dpi"],
+    );
+    assert_torn_down(
+        &ovs,
+        "inline",
+        &[INLINE_A.netns, INLINE_B.netns],
+        &["in-out-a", "in-out-b"],
+        &["ips"],
+    );
+}
+
+#[test]
+fn colliding_chain_is_refused_with_nothing_changed() {
+    let _lock = dpdk_lock();
+    images();
+    let dir = TempDir::new("chain-collide");
+    let ovs = Ovs::start_switch();
+    let mut series = Chain::up(&ovs, &chain_file("series3"));
+    ping_and_pin(SERIES_A, SERIES_B);
+    let before = snapshot(&ovs, "ovs-br0");
+    // series3 under another name: its outside ports, namespaces and ofports are taken.
+    let copy = edited_chain(
+        &dir,
+        "series3",
+        "series3b",
+        &[("name = \"series3\"", "name = \"series3b\"")],
+    );
+    // All names new, but an ofport series3 holds.
+    let ofport = edited_chain(
+        &dir,
+        "inline",
+        "other",
+        &[
+            ("name = \"inline\"", "name = \"other\""),
+            ("in-out-a\"", "ot-out-a\"\nofport = 12"),
+            ("in-out-b", "ot-out-b"),
+            ("in-host", "ot-host"),
+        ],
+    );
+    let cases = [
+        (copy.clone(), "OVS port s3-out-a exists (chain series3's)"),
+        (copy.clone(), "namespace s3-host-a exists"),
+        (copy.clone(), "ofport 11 (s3-out-a) is s3-out-a's"),
+        (ofport, "ofport 12 (ot-out-a) is s3-out-b's"),
+        (chain_file("series3"), "chain series3 is up already"),
+    ];
+    for (file, want) in &cases {
+        let c = Chain {
+            ovs: &ovs,
+            file: file.clone(),
+            up: false,
+        };
+        let out = c.output(&["up"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", file.display());
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(want), "{want}: {err}");
+        assert_eq!(
+            snapshot(&ovs, "ovs-br0"),
+            before,
+            "{} changed something",
+            file.display()
+        );
+    }
+    // Nor does a down of the copy (never up) take series3's things.
+    let c = Chain {
+        ovs: &ovs,
+        file: copy,
+        up: false,
+    };
+    let out = c.output(&["down"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(snapshot(&ovs, "ovs-br0"), before, "down of the copy");
+    series_exchange(&dir, &series, 30, 30);
+    series.down();
+    assert_torn_down(
+        &ovs,
+        "series3",
+        &[SERIES_A.netns, SERIES_B.netns],
+        &["s3-out-a", "s3-out-b"],
+        &["ips", "waf", "dpi"],
+    );
+}
+
+#[test]
+fn chain_survives_a_vswitchd_restart() {
+    let _lock = dpdk_lock();
+    images();
+    let dir = TempDir::new("chain-restart");
+    let ovs = Ovs::start_switch();
+    let mut chain = Chain::up(&ovs, &chain_file("series3"));
+    ping_and_pin(SERIES_A, SERIES_B);
+    series_exchange(&dir, &chain, 40, 40);
+    let groups = |ovs: &Ovs| {
+        ovs_tool(
+            ovs,
+            "ovs-ofctl",
+            &["-O", "OpenFlow13", "dump-groups", "ovs-br0"],
+        )
+    };
+    let flows = |ovs: &Ovs| {
+        ovs_tool(
+            ovs,
+            "ovs-ofctl",
+            &["-O", "OpenFlow13", "--no-stats", "dump-flows", "ovs-br0"],
+        )
+        .lines()
+        .count()
+    };
+    let (groups_before, flows_before) = (groups(&ovs), flows(&ovs));
+    assert!(groups_before.contains("type=ff"), "{groups_before}");
+
+    // A datagram every 4 ms from a to b while ovs-vswitchd restarts: the
+    // longest time between two arrivals is the outage the traffic saw.
+    let mut outages = Vec::new();
+    for round in 0..3 {
+        let pid = vswitchd_pid(&ovs);
+        let mut restart = Duration::ZERO;
+        let before = chain.counters();
+        let run = udp_during(&dir, SERIES_A, SERIES_B, (2500, 4), || {
+            // Restart once the stream crosses the chain.
+            let end = Instant::now() + Duration::from_secs(10);
+            while chain.counters().since(&before).ports["s3-out-b"][1] < 50 {
+                assert!(Instant::now() < end, "no traffic before the restart");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let t0 = Instant::now();
+            ovs.restart_vswitchd();
+            restart = t0.elapsed();
+        });
+        assert_ne!(vswitchd_pid(&ovs), pid, "vswitchd restarted");
+        let gap = run
+            .times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max);
+        let last = run.times.last().copied().unwrap_or_default();
+        eprintln!(
+            "round {round}: ovs-start --vswitchd-only took {restart:.2?}; {} of 2500 datagrams arrived; \
+             longest gap {:.0} ms",
+            run.datagrams,
+            gap * 1000.0
+        );
+        // Traffic resumed: the stream's tail arrived after the gap.
+        assert!(run.datagrams > 2500 / 2, "{} arrived", run.datagrams);
+        assert!(gap > 0.05, "the restart stopped the traffic a while");
+        assert!(
+            run.times.iter().any(|t| last - t < 1.0) && gap < 30.0,
+            "traffic resumed"
+        );
+        outages.push(gap * 1000.0);
+    }
+    outages.sort_by(f64::total_cmp);
+    eprintln!(
+        "outage across a vswitchd restart (ms): {outages:.0?}, median {:.0}",
+        outages[outages.len() / 2]
+    );
+    assert_eq!(groups(&ovs), groups_before, "groups after the restarts");
+    assert_eq!(flows(&ovs), flows_before, "flows after the restarts");
+    // Exact counts at every hop after the restarts (OVS's counters restarted from zero).
+    series_exchange(&dir, &chain, 60, 25);
+    chain.down();
+    assert_torn_down(
+        &ovs,
+        "series3",
+        &[SERIES_A.netns, SERIES_B.netns],
+        &["s3-out-a", "s3-out-b"],
+        &["ips", "waf", "dpi"],
+    );
+}
+
+/// `bytes` over one TCP connection from `from` to `to`, as fast as it goes.
+fn tcp(dir: &TempDir, from: Host, to: Host, bytes: u64) -> f64 {
+    let probe = probe_script().display().to_string();
+    let recv_args = strings(&[
+        "netns", "exec", to.netns, "python3", &probe, "tcp-recv", UDP_PORT, "60",
+    ]);
+    let mut receiver = Proc::spawn(dir, "tcp-recv", Path::new("ip"), &recv_args, None);
+    assert!(
+        receiver.wait_for_output("ready", Duration::from_secs(10)),
+        "receiver did not start\n{}",
+        receiver.output()
+    );
+    let n = bytes.to_string();
+    let sender = in_netns(
+        from.netns,
+        &["python3", &probe, "tcp-send", to.ip, UDP_PORT, &n],
+    );
+    assert!(sender.status.success(), "{}", output_text(&sender));
+    assert!(
+        receiver.wait_timeout(Duration::from_secs(60)).is_some(),
+        "receiver did not finish\n{}",
+        receiver.output()
+    );
+    let (sent, got) = (
+        probe_json(&String::from_utf8_lossy(&sender.stdout)),
+        probe_json(&receiver.out()),
+    );
+    assert_eq!(got["bytes"].as_u64(), Some(bytes), "bytes received");
+    sent["seconds"].as_f64().unwrap()
+}
+
+#[test]
+fn tap_sees_every_frame_of_a_tcp_transfer() {
+    let _lock = dpdk_lock();
+    images();
+    let dir = TempDir::new("chain-tap-tcp");
+    let (a, b) = (
+        Host {
+            netns: "pv-host-a",
+            ip: "198.18.2.1",
+        },
+        Host {
+            netns: "pv-host-b",
+            ip: "198.18.2.2",
+        },
+    );
+    let ovs = Ovs::start_switch();
+    // passive.toml as shipped: the tap in a container, with its default rings.
+    let mut chain = Chain::up(&ovs, &chain_file("passive"));
+    ping_and_pin(a, b);
+    const BYTES: u64 = 20_000_000;
+    for run in 0..5 {
+        let before = chain.quiet_counters();
+        let secs = tcp(&dir, a, b, BYTES);
+        // Every frame that entered from outside, the tap received once.
+        let entered = |d: &Hops| d.ports["pv-out-a"][0] + d.ports["pv-out-b"][0];
+        let d = chain.settle(&before, |d| {
+            d.vnfs.get(&("waf".into(), 0)).map(|v| v[0]) == Some(entered(d))
+        });
+        let frames = entered(&d);
+        let tap = d.vnfs[&("waf".into(), 0)];
+        let port = d.ports["passive-waf-p0"];
+        eprintln!(
+            "run {run}: {BYTES} bytes in {secs:.2} s ({:.0} Mbit/s), {frames} frames; the tap received {} \
+             ({:.2} %), OVS sent it {} and dropped {}; the tap's own tx drops {}",
+            BYTES as f64 * 8.0 / secs / 1e6,
+            tap[0],
+            tap[0] as f64 * 100.0 / frames as f64,
+            port[1],
+            port[2],
+            tap[2]
+        );
+        assert!(frames > BYTES / 1500, "{d:#?}");
+        assert_eq!(tap[0], frames, "tap rx: {d:#?}");
+        assert_eq!((port[1], port[2]), (frames, 0), "OVS to the tap: {d:#?}");
+    }
+    chain.down();
+    assert_torn_down(
+        &ovs,
+        "passive",
+        &[a.netns, b.netns],
+        &["pv-out-a", "pv-out-b"],
+        &["waf"],
+    );
 }

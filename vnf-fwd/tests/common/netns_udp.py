@@ -1,14 +1,19 @@
-"""Real kernel UDP for the chain tests, run inside an outside host's namespace
-(`ip netns exec NS python3 netns_udp.py ...`). Prints one JSON line.
+"""Real kernel UDP (and TCP) for the chain tests, run inside an outside host's
+namespace (`ip netns exec NS python3 netns_udp.py ...`). Prints one JSON line.
 
   recv IFACE PORT COUNT TIMEOUT_S
       binds a UDP socket to PORT, prints "ready", and waits for COUNT datagrams
       (or the timeout); also captures the frames that carried them on IFACE.
-      {"datagrams": [hex payloads], "frames": [hex frames]}
+      {"datagrams": [hex payloads], "frames": [hex frames], "times": [arrival, s]}
   send IFACE DST PORT COUNT SIZE GAP_MS
       sends COUNT datagrams of SIZE bytes ("vnf-chain NNNNNN" padded) to DST:PORT
       from a UDP socket, GAP_MS apart, and captures the frames the kernel sent.
       {"frames": [hex frames]}
+  tcp-recv PORT TIMEOUT_S
+      listens on TCP PORT, prints "ready", takes one connection and reads it
+      to its end (or the timeout). {"bytes": N}
+  tcp-send DST PORT BYTES
+      connects to DST:PORT and sends BYTES as fast as TCP goes. {"bytes": N, "seconds": T}
 """
 
 import json
@@ -52,17 +57,18 @@ def recv(iface, port, count, timeout):
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("0.0.0.0", port))
     print("ready", flush=True)
-    datagrams, frames = [], []
+    datagrams, frames, times = [], [], []
     end = time.time() + timeout
     while len(datagrams) < count and time.time() < end:
         r, _, _ = select.select([udp, raw], [], [], 0.1)
         if udp in r:
             datagrams.append(udp.recv(65535).hex())
+            times.append(time.time())
         if raw in r:
             drain(raw, port, False, frames)
     time.sleep(0.05)
     drain(raw, port, False, frames)
-    print(json.dumps({"datagrams": datagrams, "frames": frames}), flush=True)
+    print(json.dumps({"datagrams": datagrams, "frames": frames, "times": times}), flush=True)
 
 
 def send(iface, dst, port, count, size, gap_ms):
@@ -78,11 +84,46 @@ def send(iface, dst, port, count, size, gap_ms):
     print(json.dumps({"frames": frames}), flush=True)
 
 
+def tcp_recv(port, timeout):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(1)
+    srv.settimeout(timeout)
+    print("ready", flush=True)
+    conn, _ = srv.accept()
+    conn.settimeout(timeout)
+    n = 0
+    while True:
+        data = conn.recv(1 << 16)
+        if not data:
+            break
+        n += len(data)
+    conn.close()
+    print(json.dumps({"bytes": n}), flush=True)
+
+
+def tcp_send(dst, port, nbytes):
+    s = socket.create_connection((dst, port), timeout=30)
+    chunk = b"vnf-chain tcp ".ljust(1 << 16, b".")
+    t0, sent = time.time(), 0
+    while sent < nbytes:
+        sent += s.send(chunk[:min(len(chunk), nbytes - sent)])
+    s.shutdown(socket.SHUT_WR)
+    s.recv(1)  # the receiver's close: everything arrived
+    s.close()
+    print(json.dumps({"bytes": sent, "seconds": time.time() - t0}), flush=True)
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[:1] == ["recv"] and len(a) == 5:
         recv(a[1], int(a[2]), int(a[3]), float(a[4]))
     elif a[:1] == ["send"] and len(a) == 7:
         send(a[1], a[2], int(a[3]), int(a[4]), int(a[5]), float(a[6]))
+    elif a[:1] == ["tcp-recv"] and len(a) == 3:
+        tcp_recv(int(a[1]), float(a[2]))
+    elif a[:1] == ["tcp-send"] and len(a) == 4:
+        tcp_send(a[1], int(a[2]), int(a[3]))
     else:
         sys.exit(__doc__)
