@@ -25,7 +25,6 @@
 //! `--opt=value`, unambiguous prefixes of long options, short options with an
 //! attached value (`-c0x3`), and parsing stops at `--`.
 
-use std::fmt::Display;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
@@ -33,9 +32,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
-
-/// What every notice line starts with, as the binary's own messages do.
-const NOTICE_PREFIX: &str = "vnf-fwd: ";
 
 /// The longest socket path the kernel takes: `sun_path` is 108 bytes with its
 /// NUL. DPDK copies longer paths truncated and so binds or connects elsewhere.
@@ -120,7 +116,9 @@ pub struct VirtioUser {
 pub struct Prepared {
     /// The EAL arguments to pass to `rte_eal_init` (`argv[0]` first), possibly with options added.
     pub args: Vec<String>,
-    /// One line each, to print before EAL init (e.g. "vnf-fwd: virtio_user vdevs present: adding --single-file-segments (vhost-user maps at most 8 memory regions)").
+    /// One line each, to print before EAL init after the program's name (e.g.
+    /// "virtio_user vdevs present: adding --single-file-segments (vhost-user
+    /// maps at most 8 memory regions)": `vnf-fwd: ...`, `vnf-gen: ...`).
     pub notices: Vec<String>,
     /// The virtio_user vdevs, in order.
     pub virtio_users: Vec<VirtioUser>,
@@ -416,10 +414,6 @@ fn parse_vdev(devargs: &str) -> Result<Option<VirtioUser>, Error> {
 }
 
 /// One notice line.
-fn notice(text: impl Display) -> String {
-    format!("{NOTICE_PREFIX}{text}")
-}
-
 /// Pure: inspects and adjusts EAL args, no filesystem access.
 ///
 /// - virtio_user present + `--legacy-mem` (with hugepages) -> [`Error::LegacyMem`].
@@ -479,7 +473,7 @@ pub fn prepare(eal_args: &[String]) -> Result<Prepared, Error> {
     };
     if add_segments {
         added.push("--single-file-segments");
-        notices.push(notice(
+        notices.push(String::from(
             "virtio_user vdevs present: adding --single-file-segments \
              (vhost-user maps at most 8 memory regions)",
         ));
@@ -492,7 +486,7 @@ pub fn prepare(eal_args: &[String]) -> Result<Prepared, Error> {
     // unless --in-memory is given, and --in-memory with --legacy-mem at all.
     if single_file && !view.legacy_mem && leaves_files {
         added.push("--in-memory");
-        notices.push(notice(
+        notices.push(String::from(
             "adding --in-memory so no hugepage files outlive the process \
              (the EAL refuses --huge-unlink with --single-file-segments)",
         ));
@@ -502,13 +496,13 @@ pub fn prepare(eal_args: &[String]) -> Result<Prepared, Error> {
         && !view.in_memory
     {
         added.push("--in-memory");
-        notices.push(notice(
+        notices.push(String::from(
             "adding --in-memory: the EAL accepts --huge-unlink with \
              --single-file-segments only together with --in-memory",
         ));
     } else if !single_file && leaves_files {
         added.push("--huge-unlink");
-        notices.push(notice(
+        notices.push(String::from(
             "adding --huge-unlink so no hugepage files outlive the process \
              (--huge-unlink=existing keeps them)",
         ));
@@ -595,11 +589,11 @@ fn check_client(vdev: &str, path: &Path) -> Result<Option<String>, Error> {
         Err(e) => return Err(io_error("inspect", e)),
     };
     if kind.is_char_device() {
-        return Ok(Some(notice(format_args!(
+        return Ok(Some(format!(
             "{vdev}: {} is a character device, which DPDK uses as a vhost-kernel \
              or vhost-vdpa backend; not checked",
             path.display()
-        ))));
+        )));
     }
     if !kind.is_socket() {
         return Err(Error::NotSocket {
@@ -664,10 +658,10 @@ fn check_server(vdev: &str, path: &Path) -> Result<Vec<String>, Error> {
             }
             // Left by an earlier run that was killed before it could unlink it.
             Probe::Refused => match std::fs::remove_file(path) {
-                Ok(()) => notices.push(notice(format_args!(
+                Ok(()) => notices.push(format!(
                     "{vdev}: removed stale socket {} (nobody was listening)",
                     path.display()
-                ))),
+                )),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_error("remove stale socket", e)),
             },
@@ -676,10 +670,10 @@ fn check_server(vdev: &str, path: &Path) -> Result<Vec<String>, Error> {
             Probe::Failed(e) => return Err(io_error("connect to", e)),
         },
     }
-    notices.push(notice(format_args!(
+    notices.push(format!(
         "{vdev}: waiting for the switch to connect to {} (server=1)",
         path.display()
-    )));
+    ));
     Ok(notices)
 }
 
@@ -779,10 +773,10 @@ pub fn fit_socket_mem(args: &mut [String], nodes: usize) -> Option<String> {
             return None;
         }
         let kept = parts[..nodes].join(",");
-        let text = notice(format_args!(
+        let text = format!(
             "--socket-mem {amounts} names {} NUMA nodes, this machine has {nodes}: using --socket-mem {kept}",
             parts.len()
-        ));
+        );
         args[value_at] = if inline {
             format!("--socket-mem={kept}")
         } else {
@@ -894,7 +888,7 @@ mod tests {
         assert_eq!(p.notices.len(), 2);
         assert_eq!(
             p.notices[0],
-            "vnf-fwd: virtio_user vdevs present: adding --single-file-segments \
+            "virtio_user vdevs present: adding --single-file-segments \
              (vhost-user maps at most 8 memory regions)"
         );
         assert_eq!(
@@ -1226,7 +1220,7 @@ mod tests {
         assert_eq!(
             notices[1],
             format!(
-                "vnf-fwd: net_virtio_user2: waiting for the switch to connect to {} (server=1)",
+                "net_virtio_user2: waiting for the switch to connect to {} (server=1)",
                 path.display()
             )
         );

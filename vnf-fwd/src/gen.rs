@@ -1,8 +1,133 @@
-//! The traffic generator's pure parts: IPv4/UDP frame templates, the payload
-//! stamp (sequence number and TSC) that measures loss, reordering and
-//! latency, rate pacing, the latency histogram, and the `--json` report.
+//! The traffic generator's pure parts: its per-port option values, IPv4/UDP
+//! frame templates, the payload stamp (sequence number and TSC) that measures
+//! loss, reordering and latency, rate pacing, the latency histogram, and the
+//! `--json` report.
 
+use crate::setup::parse_mac;
 use serde::Serialize;
+use std::net::Ipv4Addr;
+
+/// The longest `--duration`, in seconds (a year; 0 means until stopped). Far
+/// from what the TSC deadline can hold (at 10 GHz, 58 years of cycles).
+pub const MAX_DURATION_S: f64 = 365.0 * 86400.0;
+/// The longest `--drain-ms` (an hour).
+pub const MAX_DRAIN_MS: u64 = 3_600_000;
+
+/// A value given `[PORT:]VALUE` on the command line: for every port, or for
+/// port `port` only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerPort<T> {
+    pub port: Option<u16>,
+    pub value: T,
+}
+
+impl<T> PerPort<T> {
+    /// Reads `[PORT:]VALUE`: text that is a whole `VALUE` is one for every port
+    /// (so six groups are always a MAC: `02:00:00:00:00:01` is not port 2);
+    /// otherwise a port number, `:`, and a `VALUE` (a MAC for one port
+    /// needs the seventh group: `1:02:00:00:00:00:01`). `value` reads one
+    /// `VALUE`; `name` and `shape` describe it for the error.
+    ///
+    /// # Errors
+    ///
+    /// One line naming the text and the expected shape.
+    pub fn parse(
+        s: &str,
+        value: impl Fn(&str) -> Option<T>,
+        name: &str,
+        shape: &str,
+    ) -> Result<Self, String> {
+        if let Some(v) = value(s) {
+            return Ok(PerPort {
+                port: None,
+                value: v,
+            });
+        }
+        let for_port = || {
+            let (port, v) = s.split_once(':')?;
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(PerPort {
+                port: Some(port.parse().ok()?),
+                value: value(v)?,
+            })
+        };
+        for_port().ok_or_else(|| format!("expected {name} or PORT:{name}, {name} being {shape}"))
+    }
+}
+
+/// `[PORT:]N`, a frame count.
+pub fn per_port_count(s: &str) -> Result<PerPort<u64>, String> {
+    PerPort::parse(s, |v| v.parse().ok(), "N", "a frame count")
+}
+
+/// `[PORT:]MAC`: six hexadecimal groups separated by `:` or `-`.
+pub fn per_port_mac(s: &str) -> Result<PerPort<[u8; 6]>, String> {
+    PerPort::parse(s, parse_mac, "MAC", "six hex groups (02:00:00:00:00:01)")
+}
+
+/// `[PORT:]A.B.C.D`.
+pub fn per_port_ipv4(s: &str) -> Result<PerPort<Ipv4Addr>, String> {
+    PerPort::parse(s, |v| v.parse().ok(), "IP", "an IPv4 address (198.18.0.1)")
+}
+
+/// A send rate: a share of the link's speed (pktgen's `set all rate 10`) or
+/// a fixed number of frames per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rate {
+    /// Percent of the link speed, above 0 up to 100.
+    Percent(f64),
+    /// Frames per second, above 0.
+    Pps(f64),
+}
+
+impl Rate {
+    /// `10`, `10%` or `5000pps`.
+    pub fn parse(s: &str) -> Option<Rate> {
+        if let Some(pps) = s.strip_suffix("pps") {
+            let v: f64 = pps.parse().ok()?;
+            return (v > 0.0 && v.is_finite()).then_some(Rate::Pps(v));
+        }
+        let pct: f64 = s.strip_suffix('%').unwrap_or(s).parse().ok()?;
+        (pct > 0.0 && pct <= 100.0).then_some(Rate::Percent(pct))
+    }
+
+    /// Frames per second on a link of `speed_mbps` with frames of
+    /// `frame_len_with_fcs` bytes.
+    pub fn pps(self, speed_mbps: u32, frame_len_with_fcs: usize) -> f64 {
+        match self {
+            Rate::Pps(v) => v,
+            Rate::Percent(pct) => pps_for_percent(pct, speed_mbps, frame_len_with_fcs),
+        }
+    }
+}
+
+/// `[PORT:]RATE`.
+pub fn per_port_rate(s: &str) -> Result<PerPort<Rate>, String> {
+    PerPort::parse(
+        s,
+        Rate::parse,
+        "RATE",
+        "a percentage of link speed above 0 up to 100 (10, 10%) or frames per second (5000pps)",
+    )
+}
+
+/// `--duration`: seconds, 0 (until stopped) up to [`MAX_DURATION_S`].
+///
+/// # Errors
+///
+/// One line for text that is not a number, or one out of that range.
+pub fn duration_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| "expected seconds".to_string())?;
+    if (0.0..=MAX_DURATION_S).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "expected 0 (until stopped) up to {MAX_DURATION_S} seconds (a year)"
+        ))
+    }
+}
 
 /// Ethernet + IPv4 + UDP header bytes before the payload.
 pub const HEADERS_LEN: usize = 14 + 20 + 8;
@@ -236,6 +361,110 @@ impl LatencyHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn all<T>(value: T) -> PerPort<T> {
+        PerPort { port: None, value }
+    }
+
+    fn one<T>(port: u16, value: T) -> PerPort<T> {
+        PerPort {
+            port: Some(port),
+            value,
+        }
+    }
+
+    #[test]
+    fn six_groups_are_always_a_mac() {
+        // Once read as port 0 with a five-group MAC (an error), and as port 2.
+        assert_eq!(
+            per_port_mac("00:00:00:00:00:01"),
+            Ok(all([0, 0, 0, 0, 0, 1]))
+        );
+        assert_eq!(
+            per_port_mac("02:00:00:00:00:01"),
+            Ok(all([2, 0, 0, 0, 0, 1]))
+        );
+        assert_eq!(
+            per_port_mac("02-00-00-00-00-0a"),
+            Ok(all([2, 0, 0, 0, 0, 10]))
+        );
+        // A port needs the seventh group.
+        assert_eq!(
+            per_port_mac("1:02:00:00:00:00:01"),
+            Ok(one(1, [2, 0, 0, 0, 0, 1]))
+        );
+        assert_eq!(
+            per_port_mac("0:02-00-00-00-00-01"),
+            Ok(one(0, [2, 0, 0, 0, 0, 1]))
+        );
+        for bad in [
+            "00:00:00:00:01",
+            "1:00:00:00:01",
+            "1:2:00:00:00:00:00:01",
+            "x:02:00:00:00:00:01",
+            "70000:02:00:00:00:00:01",
+            ":02:00:00:00:00:01",
+            "1:",
+            "",
+        ] {
+            let err = per_port_mac(bad).unwrap_err();
+            assert!(err.contains("PORT:MAC"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn counts_rates_and_addresses_take_the_same_rule() {
+        assert_eq!(per_port_count("100"), Ok(all(100)));
+        assert_eq!(per_port_count("1:200"), Ok(one(1, 200)));
+        assert_eq!(per_port_count("65535:1"), Ok(one(65535, 1)));
+        for bad in [
+            "",
+            "-1",
+            "1:",
+            "1:x",
+            "a:1",
+            "1:2:3",
+            "65536:1",
+            "99999999999999999999",
+        ] {
+            assert!(per_port_count(bad).is_err(), "{bad}");
+        }
+        assert_eq!(per_port_rate("10"), Ok(all(Rate::Percent(10.0))));
+        assert_eq!(per_port_rate("0:10%"), Ok(one(0, Rate::Percent(10.0))));
+        assert_eq!(per_port_rate("1:5000pps"), Ok(one(1, Rate::Pps(5000.0))));
+        for bad in ["0", "101", "0%", "1:0pps", "infpps", "NaN", "1:-5", "fast"] {
+            assert!(per_port_rate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            per_port_ipv4("198.18.0.1"),
+            Ok(all(Ipv4Addr::new(198, 18, 0, 1)))
+        );
+        assert_eq!(
+            per_port_ipv4("1:198.18.0.1"),
+            Ok(one(1, Ipv4Addr::new(198, 18, 0, 1)))
+        );
+        for bad in ["198.18.0", "1:198.18.0.256", "1:", "::1"] {
+            assert!(per_port_ipv4(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_in_frames_per_second() {
+        assert_eq!(Rate::Pps(5000.0).pps(10_000, 64), 5000.0);
+        // 10 % of 10 Gb/s at 64 B (+ 20 B preamble and gap): 1.488 Mpps.
+        let pps = Rate::Percent(10.0).pps(10_000, 64);
+        assert!((pps - 1_488_095.2).abs() < 1.0, "{pps}");
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(duration_secs("0"), Ok(0.0));
+        assert_eq!(duration_secs("2.5"), Ok(2.5));
+        assert_eq!(duration_secs("31536000"), Ok(MAX_DURATION_S));
+        for bad in ["-1", "31536001", "1e300", "inf", "NaN", "", "10s"] {
+            assert!(duration_secs(bad).is_err(), "{bad}");
+        }
+    }
 
     fn spec(len: usize) -> FlowSpec {
         FlowSpec {

@@ -84,7 +84,7 @@ fn run() -> Result<(), AppError> {
     // in 8 regions, and a socket that is there (or free, with server=1).
     let prepared = eal_args::ready(&eal_args)?;
     for notice in &prepared.notices {
-        println!("{notice}");
+        println!("vnf-fwd: {notice}");
     }
     let mut eal = Eal::init(&prepared.args)?;
     signal::install();

@@ -249,19 +249,48 @@ enum Forwarder {
     L2fwd,
 }
 
+/// Where `$VNF_TESTPMD`, if given, is mounted in the reference image.
+const TESTPMD_IN_IMAGE: &str = "/usr/local/bin/vnf-testpmd";
+
 impl Forwarder {
-    /// Image, program and the options besides the EAL's common ones.
+    /// `docker run` options the forwarder needs besides the form's: a
+    /// stand-in for testpmd (`$VNF_TESTPMD`, see [`testpmd`]), mounted.
+    fn mounts(self) -> Vec<String> {
+        match (self, std::env::var_os("VNF_TESTPMD")) {
+            (Forwarder::Testpmd, Some(path)) => vec![
+                "-v".into(),
+                format!("{}:{TESTPMD_IN_IMAGE}:ro", Path::new(&path).display()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Image and program, lcores, and the options besides the EAL's common
+    /// ones. DPDK's C apps run under `stdbuf -oL` (coreutils is in the image):
+    /// their stdout is a pipe to Docker, block-buffered otherwise, and the
+    /// lines waited for would sit in stdio's buffer.
     fn command(self) -> (Vec<String>, &'static str, Vec<&'static str>) {
         // The DPDK apps need what vnf-fwd adds by itself for virtio_user.
         let mem = vec!["--in-memory", "--single-file-segments"];
+        let c_app = |program: &str| {
+            vec![
+                image("dpdk-ref"),
+                "stdbuf".into(),
+                "-oL".into(),
+                program.into(),
+            ]
+        };
         match self {
             Forwarder::VnfFwd => (vec![image("vnf-fwd")], "0@0,1@0", vec![]),
-            Forwarder::Testpmd => (
-                vec![image("dpdk-ref"), "dpdk-testpmd".into()],
-                "0@0,1@0,2@0",
-                mem,
-            ),
-            Forwarder::L2fwd => (vec![image("dpdk-ref"), "l2fwd".into()], "0@0,1@0", mem),
+            Forwarder::Testpmd => {
+                let program = if std::env::var_os("VNF_TESTPMD").is_some() {
+                    TESTPMD_IN_IMAGE
+                } else {
+                    "dpdk-testpmd"
+                };
+                (c_app(program), "0@0,1@0,2@0", mem)
+            }
+            Forwarder::L2fwd => (c_app("l2fwd"), "0@0,1@0", mem),
         }
     }
 
@@ -278,6 +307,8 @@ impl Forwarder {
         }
     }
 
+    /// The line that says it forwards: vnf-fwd's and l2fwd's (an EAL log
+    /// line, flushed), testpmd's banner.
     fn ready(self) -> &'static str {
         match self {
             Forwarder::Testpmd => "packet forwarding - ports",
@@ -317,20 +348,23 @@ fn eal(lcores: &str, tag: &str, ports: [usize; 2], server: bool) -> Vec<String> 
     a
 }
 
-/// The forwarder's container on vhost-user2/3, started and given time to connect.
+/// The forwarder's container on vhost-user2/3, started: forwarding, and
+/// attached to OVS.
 fn start_forwarder(ovs: &Ovs, fwd: Forwarder, form: Form, server: bool, tag: &str) -> Container {
     let (mut cmd, lcores, extra) = fwd.command();
     cmd.extend(eal(lcores, tag, [2, 3], server));
     cmd.extend(strings(&extra));
     cmd.push("--".into());
     cmd.extend(strings(&fwd.app()));
-    let c = Container::run(tag, &run_flags(ovs, form, [2, 3]), &cmd);
+    let mut flags = run_flags(ovs, form, [2, 3]);
+    flags.extend(fwd.mounts());
+    let c = Container::run(tag, &flags, &cmd);
     assert!(
         c.wait_for_output(fwd.ready(), Duration::from_secs(30)),
         "forwarder did not start\n{}",
         c.output()
     );
-    std::thread::sleep(Duration::from_millis(500));
+    ovs.wait_links_up(&[2, 3], || c.output());
     c
 }
 
@@ -432,16 +466,15 @@ fn docker_stop_while_forwarding_is_clean() {
     let cmd = gen_command("stop-gen", true, &["--rate", "2000pps", "--duration", "60"]);
     let gen = Container::run("stop-gen", &run_flags(&ovs, Form::Privileged, [0, 1]), &cmd);
     // Forwarding: frames came back out of the forwarder's port 0 into OVS.
-    let end = Instant::now() + Duration::from_secs(30);
-    while ovs.counters().flows.get(&3).copied().unwrap_or(0) < 100 {
-        assert!(
-            Instant::now() < end,
-            "no traffic\n{}\n{}",
-            fwd.output(),
-            gen.output()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        "100 frames forwarded (OVS flow in_port=3)",
+        Duration::from_secs(30),
+        || match ovs.counters().flows.get(&3).copied().unwrap_or(0) {
+            n if n >= 100 => Ok(()),
+            n => Err(format!("{n} so far")),
+        },
+        || format!("{}\n{}", fwd.output(), gen.output()),
+    );
     let (code, took) = fwd.stop();
     assert_eq!(code, 0, "exit on docker stop\n{}", fwd.output());
     assert!(

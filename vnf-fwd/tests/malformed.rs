@@ -127,7 +127,7 @@ fn through_pcap(mode: &str, engine: &impl Engine) {
         "{}",
         fwd.output()
     );
-    std::thread::sleep(Duration::from_secs(2));
+    wait_received(&fwd, &prefix, &[input.len(), 0]);
     let want = expected(&input, engine);
     assert_clean_exit(&mut fwd, input.len(), want.len());
     assert_frames(&pcap::read(&dir.join("out1.pcap")), &want, mode);
@@ -195,13 +195,22 @@ fn through_virtio_user(mode: &str, engine: &impl Engine) {
     let app = ["-p", "0x3", "-q", "2", "-T", "0", "--mode", mode];
     let mut fwd = start_fwd(&dir, "fwd", &prefix, &eal, &app);
     switch.send("start");
-    std::thread::sleep(Duration::from_secs(3));
 
     // virtio drops what is shorter than an Ethernet header before vnf-fwd
     // sees it (its rx path discards frames under 14 bytes), so vnf-fwd
     // receives every other frame and forwards what the engine accepts.
     let arrive: Vec<Vec<u8>> = input.iter().filter(|f| f.len() >= 14).cloned().collect();
     let want = expected(&arrive, engine);
+    // Until all of it has left the switch's pcap port.
+    wait_until(
+        "the forwarded frames out of the switch's port 3",
+        Duration::from_secs(30),
+        || match ethdev_packets(&switch.prefix, 3)? {
+            (_, sent) if sent == want.len() as u64 => Ok(()),
+            (_, sent) => Err(format!("{sent} of {}", want.len())),
+        },
+        || format!("{}\n{}", fwd.output(), switch.proc.output()),
+    );
     assert_clean_exit(&mut fwd, arrive.len(), want.len());
     assert_no_leftovers(&prefix);
     switch.send("quit");

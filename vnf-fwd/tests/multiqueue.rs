@@ -7,7 +7,6 @@ mod common;
 
 use common::ovs::Ovs;
 use common::*;
-use std::path::Path;
 use std::time::Duration;
 
 /// Two lcores, two rx and two tx queues per port, each lcore one queue of both ports.
@@ -146,36 +145,14 @@ fn two_queue_vdev(n: usize, path: &str, extra: &str) -> String {
 fn two_queues_through_a_testpmd_vhost_switch() {
     let _lock = dpdk_lock();
     let dir = TempDir::new("mq-vhost");
-    let sock = |n: usize| dir.join(&format!("vhost{n}.sock")).display().to_string();
+    let sock = |n: usize| vhost::socket(&dir, n);
     // The switch: testpmd io-forwards rx queue q of a vhost port to tx queue q
     // of its pair (0<->1, 2<->3), so the queue a frame leaves the generator
     // on is the queue it reaches vnf-fwd on.
-    let switch_prefix = format!("vnfmq-sw-{}", std::process::id());
-    let vhost: Vec<String> = (0..4)
-        .map(|n| format!("net_vhost{n},iface={},queues=2", sock(n)))
+    let vdevs: Vec<String> = (0..4)
+        .map(|n| format!("{},queues=2", vhost::vhost_vdev(&dir, n)))
         .collect();
-    let mut args = eal_args(&switch_prefix, "0@1,1@1", &vhost);
-    args.push("--single-file-segments".into());
-    args.extend(strings(&[
-        "--",
-        "--forward-mode=io",
-        "--rxq=2",
-        "--txq=2",
-        "--stats-period",
-        "3600",
-    ]));
-    let mut switch = Proc::spawn(
-        &dir,
-        "switch",
-        Path::new("/usr/bin/dpdk-testpmd"),
-        &args,
-        Some(&switch_prefix),
-    );
-    assert!(
-        switch.wait_for_output("packet forwarding - ports", Duration::from_secs(30)),
-        "{}",
-        switch.output()
-    );
+    let switch = vhost::start_with(&dir, "switch", &vdevs, &["--rxq=2", "--txq=2"]);
 
     let fwd_prefix = format!("vnfmq-fwd-{}", std::process::id());
     let vdevs = [

@@ -21,39 +21,57 @@ fn vdev(n: usize, ovs: &Ovs, server: bool) -> String {
     )
 }
 
-/// The forwarder on vhost-user2/3, started and given time to connect.
+/// The forwarder on vhost-user2/3, started: forwarding, and attached to OVS.
 fn start_forwarder(
     dir: &TempDir,
     ovs: &Ovs,
-    program: &Path,
+    forwarder: Forwarder,
     server: bool,
     app: &[&str],
 ) -> (Proc, String) {
-    let tag = program.file_name().unwrap().to_string_lossy().into_owned();
+    let tag = forwarder.tag();
     let prefix = format!("vnfovs-{tag}-{}", std::process::id());
     let mut args = eal_args(
         &prefix,
         "0@0,1@0,2@0",
         &[vdev(2, ovs, server), vdev(3, ovs, server)],
     );
-    if program.ends_with("dpdk-testpmd") {
+    if forwarder == Forwarder::Testpmd {
         args.push("--single-file-segments".into());
     }
     args.push("--".into());
     args.extend(strings(app));
-    let mut p = Proc::spawn(dir, &tag, program, &args, Some(&prefix));
-    let ready = if program.ends_with("dpdk-testpmd") {
-        "packet forwarding - ports"
-    } else {
-        "entering main loop"
+    let (program, args, ready) = match forwarder {
+        Forwarder::VnfFwd => (vnf_fwd(), args, "entering main loop"),
+        Forwarder::Testpmd => {
+            let (program, args) = testpmd_command(&args);
+            (program, args, "packet forwarding - ports")
+        }
     };
+    let mut p = Proc::spawn(dir, tag, &program, &args, Some(&prefix));
     assert!(
         p.wait_for_output(ready, Duration::from_secs(30)),
         "forwarder did not start\n{}",
         p.output()
     );
-    std::thread::sleep(Duration::from_millis(500));
+    ovs.wait_links_up(&[2, 3], || p.output());
     (p, prefix)
+}
+
+/// The forwarder under test: ours, or experiment 1's testpmd.
+#[derive(Clone, Copy, PartialEq)]
+enum Forwarder {
+    VnfFwd,
+    Testpmd,
+}
+
+impl Forwarder {
+    fn tag(self) -> &'static str {
+        match self {
+            Forwarder::VnfFwd => "vnf-fwd",
+            Forwarder::Testpmd => "dpdk-testpmd",
+        }
+    }
 }
 
 fn generate(dir: &TempDir, ovs: &Ovs, server: bool, tag: &str) -> Vec<GenPort> {
@@ -66,7 +84,7 @@ fn generate(dir: &TempDir, ovs: &Ovs, server: bool, tag: &str) -> Vec<GenPort> {
 }
 
 /// Runs one experiment; returns the forwarder's stdout.
-fn experiment(forwarder: &Path, kind: &str, app: &[&str]) -> String {
+fn experiment(forwarder: Forwarder, kind: &str, app: &[&str]) -> String {
     let _lock = dpdk_lock();
     let dir = TempDir::new(&format!("exp-{kind}"));
     let ovs = Ovs::start(kind);
@@ -87,7 +105,7 @@ fn experiment(forwarder: &Path, kind: &str, app: &[&str]) -> String {
         "forwarder exit\n{}",
         fwd.output()
     );
-    if forwarder == vnf_fwd() {
+    if forwarder == Forwarder::VnfFwd {
         let stats = final_port_stats(&fwd.out());
         assert_eq!(
             stats,
@@ -104,7 +122,7 @@ fn experiment(forwarder: &Path, kind: &str, app: &[&str]) -> String {
 fn experiment2_vnf_fwd_ovs_as_server() {
     // -P: virtio_user without a control queue cannot do promiscuous mode,
     // which is a warning for vnf-fwd (DPDK's l2fwd exits).
-    let out = experiment(&vnf_fwd(), "server", &["-p", "0x3", "-P", "-T", "0"]);
+    let out = experiment(Forwarder::VnfFwd, "server", &["-p", "0x3", "-P", "-T", "0"]);
     assert!(
         out.contains("Warning:") && out.contains("promiscuous"),
         "{out}"
@@ -113,7 +131,7 @@ fn experiment2_vnf_fwd_ovs_as_server() {
 
 #[test]
 fn experiment2_vnf_fwd_app_as_server() {
-    experiment(&vnf_fwd(), "client", &["-p", "0x3", "-T", "0"]);
+    experiment(Forwarder::VnfFwd, "client", &["-p", "0x3", "-T", "0"]);
 }
 
 const TESTPMD_APP: [&str; 5] = [
@@ -126,12 +144,12 @@ const TESTPMD_APP: [&str; 5] = [
 
 #[test]
 fn experiment1_testpmd_ovs_as_server() {
-    experiment(Path::new("/usr/bin/dpdk-testpmd"), "server", &TESTPMD_APP);
+    experiment(Forwarder::Testpmd, "server", &TESTPMD_APP);
 }
 
 #[test]
 fn experiment1_testpmd_app_as_server() {
-    experiment(Path::new("/usr/bin/dpdk-testpmd"), "client", &TESTPMD_APP);
+    experiment(Forwarder::Testpmd, "client", &TESTPMD_APP);
 }
 
 /// Waits until `p`'s stdout has `needle` `count` times.
@@ -151,8 +169,13 @@ fn switch_restart_with_server_mode_ports_resumes() {
     let _lock = dpdk_lock();
     let dir = TempDir::new("restart-client");
     let ovs = Ovs::start("client");
-    let (mut fwd, prefix) =
-        start_forwarder(&dir, &ovs, &vnf_fwd(), true, &["-p", "0x3", "-T", "0"]);
+    let (mut fwd, prefix) = start_forwarder(
+        &dir,
+        &ovs,
+        Forwarder::VnfFwd,
+        true,
+        &["-p", "0x3", "-T", "0"],
+    );
     assert_session(&generate(&dir, &ovs, true, "gen1"));
     ovs.restart_vswitchd();
     // Each link goes down with the switch and comes back, logged with a timestamp.
@@ -188,8 +211,13 @@ fn switch_restart_with_ovs_as_server_is_reported_and_fatal() {
     let _lock = dpdk_lock();
     let dir = TempDir::new("restart-server");
     let ovs = Ovs::start("server");
-    let (mut fwd, prefix) =
-        start_forwarder(&dir, &ovs, &vnf_fwd(), false, &["-p", "0x3", "-T", "0"]);
+    let (mut fwd, prefix) = start_forwarder(
+        &dir,
+        &ovs,
+        Forwarder::VnfFwd,
+        false,
+        &["-p", "0x3", "-T", "0"],
+    );
     assert_session(&generate(&dir, &ovs, false, "gen1"));
     ovs.restart_vswitchd();
     let st = fwd.wait_timeout(Duration::from_secs(15));

@@ -7,7 +7,6 @@ mod common;
 use common::frames::{golden_input, is_complete};
 use common::*;
 use std::path::Path;
-use std::time::Duration;
 
 /// MACs DPDK's net_pcap gives its ports (02:70:63:61:70:<port>).
 const PCAP_MAC: [[u8; 6]; 2] = [
@@ -21,7 +20,7 @@ struct Outcome {
 }
 
 /// Runs `program` with two pcap ports reading `in0/in1` and writing
-/// `<tag>-out0/1`, stops it with SIGTERM once the input is consumed.
+/// `<tag>-out0/1`, stops it with SIGTERM once the input is received.
 fn run(dir: &TempDir, tag: &str, program: &Path, app: &[&str]) -> Outcome {
     let prefix = format!("vnfgold-{tag}-{}", std::process::id());
     let vdevs: Vec<String> = (0..2)
@@ -37,7 +36,8 @@ fn run(dir: &TempDir, tag: &str, program: &Path, app: &[&str]) -> Outcome {
     args.push("--".into());
     args.extend(strings(app));
     let p = Proc::spawn(dir, tag, program, &args, Some(&prefix));
-    let p = run_until_idle(p, Duration::from_secs(3));
+    let frames = [0, 1].map(|i| pcap::read(&dir.join(&format!("in{i}.pcap"))).len());
+    let p = run_until_consumed(p, &prefix, &frames);
     let out = [0, 1].map(|i| pcap::read(&dir.join(&format!("{tag}-out{i}.pcap"))));
     let stdout = p.out();
     // DPDK's own apps leave their runtime directory (Proc cleans it on drop);
@@ -151,7 +151,7 @@ fn testpmd_mode(mode: &str, tag: &str) -> (Outcome, Outcome, [Vec<Vec<u8>>; 2]) 
     let theirs = run(
         &dir,
         "ref",
-        Path::new("/usr/bin/dpdk-testpmd"),
+        &testpmd(),
         &["--no-flush-rx", &fwd, "--stats-period", "1"],
     );
     (ours, theirs, input)

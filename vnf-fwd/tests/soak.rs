@@ -169,7 +169,7 @@ fn vnf_fwd_counts(prefix: &str) -> Vec<(u64, u64)> {
 fn assert_counts_match_the_device(prefix: &str, burst: u64) {
     let before = vnf_fwd_counts(prefix);
     let device: Vec<(u64, u64)> = (0..before.len() as u16)
-        .map(|port| ethdev_counts(prefix, port))
+        .map(|port| ethdev_packets(prefix, port).expect("ethdev telemetry"))
         .collect();
     let after = vnf_fwd_counts(prefix);
     for (port, ((b, d), a)) in before.iter().zip(&device).zip(&after).enumerate() {
@@ -178,16 +178,6 @@ fn assert_counts_match_the_device(prefix: &str, burst: u64) {
             "port {port}: vnf-fwd (rx, tx) {b:?} .. {a:?}, the device's {d:?}"
         );
     }
-}
-
-/// A port's (ipackets, opackets) as its driver counts them, from the
-/// process's telemetry socket (`/ethdev/stats`).
-fn ethdev_counts(prefix: &str, port: u16) -> (u64, u64) {
-    let reply = telemetry(prefix, &format!("/ethdev/stats,{port}")).expect("ethdev telemetry");
-    let v: serde_json::Value = serde_json::from_str(&reply).expect("JSON");
-    let s = &v["/ethdev/stats"];
-    let get = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {reply}"));
-    (get("ipackets"), get("opackets"))
 }
 
 #[test]
@@ -211,18 +201,20 @@ fn soak_vhost_loop_counted_end_to_end() {
         "--forward-mode=flowgen",
         "--burst=32",
     ]));
+    let (program, args) = testpmd_command(&args);
     let mut switch = Proc::spawn_with_stdin(
         &dir,
         "switch",
-        std::path::Path::new("/usr/bin/dpdk-testpmd"),
+        &program,
         &args,
         Some(&sw_prefix),
         Stdio::piped(),
     );
     let mut console = switch.child.stdin.take().expect("testpmd stdin");
+    // The prompt comes after the ports started.
     assert!(
         switch.wait_for_output("testpmd>", Duration::from_secs(30)),
-        "{}",
+        "the testpmd generator gave no prompt\n{}",
         switch.output()
     );
 
@@ -266,8 +258,8 @@ fn soak_vhost_loop_counted_end_to_end() {
     std::thread::sleep(Duration::from_secs(1));
     say("stop");
     std::thread::sleep(Duration::from_millis(500));
-    let (sw_rx0, sw_tx0) = ethdev_counts(&sw_prefix, 0);
-    let (sw_rx1, sw_tx1) = ethdev_counts(&sw_prefix, 1);
+    let (sw_rx0, sw_tx0) = ethdev_packets(&sw_prefix, 0).expect("ethdev telemetry");
+    let (sw_rx1, sw_tx1) = ethdev_packets(&sw_prefix, 1).expect("ethdev telemetry");
 
     let lines = stop_and_parse(fwd, &[(0, 1), (1, 0)]);
     let end = lines.last().unwrap().clone();

@@ -7,14 +7,15 @@
 //! `set 1 count 200`, `start`) is `-- --rate 10 --count 0:100 --count 1:200`.
 
 use clap::Parser;
+use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use vnf_fwd::cli::split_args;
 use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, MbufBurst, Mempool, Port, PortConfig};
 use vnf_fwd::eal_args;
-use vnf_fwd::gen::{self, FlowSpec, LatencyHistogram};
-use vnf_fwd::setup::{parse_mac, wait_for_links};
+use vnf_fwd::gen::{self, FlowSpec, LatencyHistogram, PerPort, Rate};
+use vnf_fwd::setup::wait_for_links;
 
 #[derive(Debug, thiserror::Error)]
 enum GenError {
@@ -28,26 +29,6 @@ enum GenError {
     NoMbufs,
 }
 
-/// A per-port value on the command line: `VALUE` for every port or `PORT:VALUE`.
-#[derive(Clone, Debug)]
-struct PerPort(Option<u16>, String);
-
-fn per_port(s: &str) -> Result<PerPort, String> {
-    // MACs contain ':' too: a port prefix is digits only, followed by more text.
-    match s.split_once(':') {
-        Some((p, v))
-            if !p.is_empty()
-                && p.len() <= 2
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && !v.is_empty() =>
-        {
-            let port = p.parse().map_err(|_| format!("bad port in '{s}'"))?;
-            Ok(PerPort(Some(port), v.to_string()))
-        }
-        _ => Ok(PerPort(None, s.to_string())),
-    }
-}
-
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -59,33 +40,36 @@ struct Args {
     #[arg(short = 'p', value_name = "PORTMASK")]
     portmask: Option<String>,
     /// Frames to send, `N` for every port or `PORT:N`; 0 = until stopped.
-    #[arg(long, value_name = "[PORT:]N", value_parser = per_port)]
-    count: Vec<PerPort>,
+    #[arg(long, value_name = "[PORT:]N", value_parser = gen::per_port_count)]
+    count: Vec<PerPort<u64>>,
     /// Send rate: percent of link speed (`10` or `10%`, pktgen's `set all rate`)
     /// or frames per second (`5000pps`); `[PORT:]RATE`. Default 10%.
-    #[arg(long, value_name = "[PORT:]RATE", value_parser = per_port)]
-    rate: Vec<PerPort>,
+    #[arg(long, value_name = "[PORT:]RATE", value_parser = gen::per_port_rate)]
+    rate: Vec<PerPort<Rate>>,
     /// Frame size on the wire including the FCS, 64 to 1518.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(64..=1518))]
     size: u16,
-    /// Stop sending after this many seconds (0 = when the counts are sent, or never).
-    #[arg(long, default_value_t = 0.0)]
+    /// Stop sending after this many seconds, up to a year (0 = when the
+    /// counts are sent, or never).
+    #[arg(long, value_name = "S", default_value_t = 0.0, value_parser = gen::duration_secs)]
     duration: f64,
-    /// After sending, wait this long for frames still on their way back.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// After sending, wait this long (up to an hour) for frames still on their way back.
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=gen::MAX_DRAIN_MS))]
     drain_ms: u64,
-    /// Source MAC, `[PORT:]MAC` (default: the port's own).
-    #[arg(long, value_parser = per_port)]
-    src_mac: Vec<PerPort>,
+    /// Source MAC, `[PORT:]MAC` (default: the port's own). Six groups are a
+    /// MAC for every port; `1:02:00:00:00:00:01` is port 1's.
+    #[arg(long, value_name = "[PORT:]MAC", value_parser = gen::per_port_mac)]
+    src_mac: Vec<PerPort<[u8; 6]>>,
     /// Destination MAC, `[PORT:]MAC` (default 02:00:00:00:00:<port xor 1>).
-    #[arg(long, value_parser = per_port)]
-    dst_mac: Vec<PerPort>,
+    #[arg(long, value_name = "[PORT:]MAC", value_parser = gen::per_port_mac)]
+    dst_mac: Vec<PerPort<[u8; 6]>>,
     /// Source IPv4 address, `[PORT:]A.B.C.D` (default 198.18.<port>.1).
-    #[arg(long, value_parser = per_port)]
-    src_ip: Vec<PerPort>,
+    #[arg(long, value_name = "[PORT:]A.B.C.D", value_parser = gen::per_port_ipv4)]
+    src_ip: Vec<PerPort<Ipv4Addr>>,
     /// Destination IPv4 address, `[PORT:]A.B.C.D` (default 198.19.<port>.1).
-    #[arg(long, value_parser = per_port)]
-    dst_ip: Vec<PerPort>,
+    #[arg(long, value_name = "[PORT:]A.B.C.D", value_parser = gen::per_port_ipv4)]
+    dst_ip: Vec<PerPort<Ipv4Addr>>,
     /// UDP source port.
     #[arg(long, default_value_t = 1234)]
     sport: u16,
@@ -143,12 +127,35 @@ fn main() -> ExitCode {
 }
 
 /// The value for `port` among per-port options: the last `PORT:` match, else the last bare one.
-fn pick(list: &[PerPort], port: u16) -> Option<&str> {
+fn pick<T: Copy>(list: &[PerPort<T>], port: u16) -> Option<T> {
     list.iter()
         .rev()
-        .find(|p| p.0 == Some(port))
-        .or_else(|| list.iter().rev().find(|p| p.0.is_none()))
-        .map(|p| p.1.as_str())
+        .find(|p| p.port == Some(port))
+        .or_else(|| list.iter().rev().find(|p| p.port.is_none()))
+        .map(|p| p.value)
+}
+
+/// A `PORT:` prefix that names no port in use is an error, not a value
+/// silently never used.
+fn check_port_prefixes(args: &Args, ids: &[u16]) -> Result<(), GenError> {
+    fn named<T>(list: &[PerPort<T>]) -> Vec<u16> {
+        list.iter().filter_map(|p| p.port).collect()
+    }
+    for (option, ports) in [
+        ("--count", named(&args.count)),
+        ("--rate", named(&args.rate)),
+        ("--src-mac", named(&args.src_mac)),
+        ("--dst-mac", named(&args.dst_mac)),
+        ("--src-ip", named(&args.src_ip)),
+        ("--dst-ip", named(&args.dst_ip)),
+    ] {
+        if let Some(port) = ports.into_iter().find(|p| !ids.contains(p)) {
+            return Err(GenError::Usage(format!(
+                "{option} names port {port}, which is not in use (ports in use: {ids:?})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run() -> Result<(), GenError> {
@@ -174,7 +181,7 @@ fn run() -> Result<(), GenError> {
     };
     let prepared = eal_args::ready(&eal)?;
     for n in &prepared.notices {
-        println!("{n}");
+        println!("vnf-gen: {n}");
     }
     let eal = Eal::init(&prepared.args)?;
     signal::install();
@@ -195,6 +202,7 @@ fn run() -> Result<(), GenError> {
             "no ports to use (check --vdev and -p)".into(),
         ));
     }
+    check_port_prefixes(&args, &ids)?;
     let per_port = u32::from(args.queues) * 4096;
     let pool = Mempool::new(
         &eal,
@@ -230,19 +238,15 @@ fn run() -> Result<(), GenError> {
     let mut runs = Vec::new();
     for p in &ports {
         let id = p.id();
-        let spec = flow_spec(&args, id, p.mac())?;
-        let count = match pick(&args.count, id) {
-            Some(v) => v
-                .parse()
-                .map_err(|_| GenError::Usage(format!("invalid --count '{v}'")))?,
-            None => 0,
-        };
+        let spec = flow_spec(&args, id, p.mac());
+        let count = pick(&args.count, id).unwrap_or(0);
         let speed = p
             .link()
             .map(|l| l.speed_mbps)
             .filter(|&s| s > 0 && s != u32::MAX)
             .unwrap_or(10_000);
-        let pps = rate_pps(pick(&args.rate, id).unwrap_or("10%"), speed, args.size)?;
+        let rate = pick(&args.rate, id).unwrap_or(Rate::Percent(10.0));
+        let pps = rate.pps(speed, usize::from(args.size));
         println!(
             "Port {id}: {} frames of {} bytes at {pps:.0} frames/s",
             if count == 0 {
@@ -366,45 +370,19 @@ fn run() -> Result<(), GenError> {
     Ok(())
 }
 
-fn flow_spec(args: &Args, id: u16, mac: [u8; 6]) -> Result<FlowSpec, GenError> {
-    let mac_opt = |list: &[PerPort], default: [u8; 6], what: &str| match pick(list, id) {
-        Some(v) => parse_mac(v).ok_or_else(|| GenError::Usage(format!("invalid {what} '{v}'"))),
-        None => Ok(default),
+fn flow_spec(args: &Args, id: u16, mac: [u8; 6]) -> FlowSpec {
+    let ip = |list: &[PerPort<Ipv4Addr>], default: [u8; 4]| {
+        pick(list, id).map_or(default, |a| a.octets())
     };
-    let ip_opt = |list: &[PerPort], default: [u8; 4], what: &str| match pick(list, id) {
-        Some(v) => v
-            .parse::<std::net::Ipv4Addr>()
-            .map(|a| a.octets())
-            .map_err(|_| GenError::Usage(format!("invalid {what} '{v}'"))),
-        None => Ok(default),
-    };
-    Ok(FlowSpec {
-        src_mac: mac_opt(&args.src_mac, mac, "--src-mac")?,
-        dst_mac: mac_opt(&args.dst_mac, [2, 0, 0, 0, 0, (id ^ 1) as u8], "--dst-mac")?,
-        src_ip: ip_opt(&args.src_ip, [198, 18, id as u8, 1], "--src-ip")?,
-        dst_ip: ip_opt(&args.dst_ip, [198, 19, id as u8, 1], "--dst-ip")?,
+    FlowSpec {
+        src_mac: pick(&args.src_mac, id).unwrap_or(mac),
+        dst_mac: pick(&args.dst_mac, id).unwrap_or([2, 0, 0, 0, 0, (id ^ 1) as u8]),
+        src_ip: ip(&args.src_ip, [198, 18, id as u8, 1]),
+        dst_ip: ip(&args.dst_ip, [198, 19, id as u8, 1]),
         src_port: args.sport,
         dst_port: args.dport,
         len: usize::from(args.size) - 4,
-    })
-}
-
-/// `10`, `10%` (of `speed_mbps`) or `5000pps`.
-fn rate_pps(rate: &str, speed_mbps: u32, size: u16) -> Result<f64, GenError> {
-    let bad = || {
-        GenError::Usage(format!(
-            "invalid --rate '{rate}': use a percentage (10, 10%) or frames per second (5000pps)"
-        ))
-    };
-    if let Some(pps) = rate.strip_suffix("pps") {
-        let v: f64 = pps.parse().map_err(|_| bad())?;
-        return (v > 0.0 && v.is_finite()).then_some(v).ok_or_else(bad);
     }
-    let pct: f64 = rate.trim_end_matches('%').parse().map_err(|_| bad())?;
-    if !(pct > 0.0 && pct <= 100.0) {
-        return Err(bad());
-    }
-    Ok(gen::pps_for_percent(pct, speed_mbps, usize::from(size)))
 }
 
 fn report(runs: &[PortRun], ports: &[Port<'_>], json: bool) {

@@ -180,6 +180,11 @@ impl Proc {
     }
 
     /// Waits until stdout contains `needle` (or the process exits / time runs out).
+    ///
+    /// Only for output that reaches the file as it is printed: Rust programs'
+    /// complete lines (vnf-fwd, vnf-gen), and C programs run under
+    /// `stdbuf -oL` ([`testpmd_command`]). A C program's stdout to a file is
+    /// block-buffered: its lines arrive when 4 KiB fill up or it flushes.
     pub fn wait_for_output(&mut self, needle: &str, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
@@ -245,6 +250,47 @@ pub fn assert_no_leftovers(prefix: &str) {
     assert!(files.is_empty(), "hugepage files left behind: {files:?}");
 }
 
+/// Polls `check` every 100 ms until it returns `Ok`; after `timeout`, panics
+/// with "`what`", the last reason `check` gave and `diag()` (the output of the
+/// processes involved). For state (a link, a socket, counters), not for output.
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<(), String>,
+    diag: impl FnOnce() -> String,
+) {
+    let end = Instant::now() + timeout;
+    loop {
+        let why = match check() {
+            Ok(()) => return,
+            Err(why) => why,
+        };
+        if Instant::now() >= end {
+            panic!("{what}: not within {timeout:?}: {why}\n{}", diag());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The dpdk-testpmd the tests run: `$VNF_TESTPMD`, default the packaged one.
+/// A wrapper can stand in for it (`vnf-fwd/tests/testpmd-past-uptime`).
+pub fn testpmd() -> PathBuf {
+    std::env::var_os("VNF_TESTPMD")
+        .map_or_else(|| PathBuf::from("/usr/bin/dpdk-testpmd"), PathBuf::from)
+}
+
+/// The command line that runs [`testpmd`] with `args` and a line-buffered
+/// stdout (`stdbuf -oL`, coreutils), so that its lines ("packet forwarding -
+/// ports ...") reach a file as they are printed rather than when 4 KiB fill
+/// up or a statistics block flushes: the first block comes only once the TSC
+/// (time since boot) exceeds `--stats-period`, never on a machine booted
+/// less than that ago. `stdbuf` execs the program: the PID stays testpmd's.
+pub fn testpmd_command(args: &[String]) -> (PathBuf, Vec<String>) {
+    let mut all = vec!["-oL".to_string(), testpmd().display().to_string()];
+    all.extend_from_slice(args);
+    (PathBuf::from("stdbuf"), all)
+}
+
 /// The vnf-fwd binary under test.
 pub fn vnf_fwd() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vnf-fwd"))
@@ -307,10 +353,28 @@ pub fn l2fwd_reference() -> PathBuf {
         .clone()
 }
 
-/// Runs a forwarder to completion on pcap input: waits for `settle`, then
-/// SIGTERM; returns the process (exited) for its output.
-pub fn run_until_idle(mut p: Proc, settle: Duration) -> Proc {
-    std::thread::sleep(settle);
+/// Waits until the ports of the DPDK process with `prefix` have received
+/// `frames[port]` frames each (its telemetry's ethdev counters).
+pub fn wait_received(p: &Proc, prefix: &str, frames: &[usize]) {
+    let check = || {
+        for (port, &want) in frames.iter().enumerate() {
+            let (got, _) = ethdev_packets(prefix, port as u16)?;
+            if got != want as u64 {
+                return Err(format!("port {port} received {got} of {want}"));
+            }
+        }
+        Ok(())
+    };
+    wait_until("all input received", Duration::from_secs(30), check, || {
+        p.output()
+    });
+}
+
+/// Runs a forwarder to completion on pcap input: waits until its ports
+/// received `frames[port]` frames each, then SIGTERM; returns the process
+/// (exited) for its output.
+pub fn run_until_consumed(mut p: Proc, prefix: &str, frames: &[usize]) -> Proc {
+    wait_received(&p, prefix, frames);
     let st = p.terminate(Duration::from_secs(10));
     assert!(st.is_some(), "did not exit on SIGTERM\n{}", p.output());
     p
@@ -506,6 +570,17 @@ pub fn telemetry(prefix: &str, command: &str) -> Result<String, String> {
         libc::close(fd);
         result
     }
+}
+
+/// A port's (ipackets, opackets) as its driver counts them, from the
+/// telemetry socket of the DPDK process with `prefix` (`/ethdev/stats,N`):
+/// any DPDK app's counters, read while it runs.
+pub fn ethdev_packets(prefix: &str, port: u16) -> Result<(u64, u64), String> {
+    let reply = telemetry(prefix, &format!("/ethdev/stats,{port}"))?;
+    let v: serde_json::Value = serde_json::from_str(&reply).map_err(|e| format!("{e}: {reply}"))?;
+    let s = &v["/ethdev/stats"];
+    let get = |k: &str| s[k].as_u64().ok_or_else(|| format!("no {k} in {reply}"));
+    Ok((get("ipackets")?, get("opackets")?))
 }
 
 /// A loopback TCP port that was free a moment ago.

@@ -1,10 +1,11 @@
 //! A private OVS-DPDK for one test, driven through the project's scripts
 //! (so they are tested too), stopped on drop.
 
-use super::TempDir;
+use super::{wait_until, TempDir};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 pub struct Ovs {
     dir: TempDir,
@@ -140,6 +141,40 @@ impl Ovs {
             self.run_dir()
         };
         dir.join(format!("vhost-user{n}")).display().to_string()
+    }
+
+    /// OVS's `link_state` of interface `name` ("up", "down"; for a
+    /// vhost-user port: whether the app behind it is connected).
+    pub fn link_state(&self, name: &str) -> Result<String, String> {
+        let out = Command::new("ovs-vsctl")
+            .args(["--timeout=10", "get", "interface", name, "link_state"])
+            .env("OVS_RUNDIR", self.run_dir())
+            .output()
+            .map_err(|e| format!("ovs-vsctl: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .trim_matches('"')
+            .to_owned())
+    }
+
+    /// Waits until OVS sees the links of `vhost-user<n>` for each of `ports`
+    /// up: the app on them has attached to the switch. `diag` is shown if not.
+    pub fn wait_links_up(&self, ports: &[usize], diag: impl FnOnce() -> String) {
+        let what = format!("OVS links of vhost-user{ports:?} up");
+        let check = || {
+            for n in ports {
+                let name = format!("vhost-user{n}");
+                match self.link_state(&name)? {
+                    state if state == "up" => {}
+                    state => return Err(format!("{name} is {state}")),
+                }
+            }
+            Ok(())
+        };
+        wait_until(&what, Duration::from_secs(30), check, diag);
     }
 
     /// Stops and starts ovs-vswitchd only (flows re-added by the script).

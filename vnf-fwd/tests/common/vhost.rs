@@ -2,11 +2,9 @@
 //! virtio_user vdevs connect to), forwarding in `io` mode between paired
 //! ports (0<->1, 2<->3), on CPU 1 so the apps keep CPU 0.
 
-use super::{eal_args, strings, Proc, TempDir};
+use super::{eal_args, strings, testpmd_command, Proc, TempDir};
 use std::path::Path;
 use std::time::Duration;
-
-const TESTPMD: &str = "/usr/bin/dpdk-testpmd";
 
 /// The socket of the switch's port `vhost<n>` in `dir`.
 pub fn socket(dir: &TempDir, n: usize) -> String {
@@ -37,11 +35,19 @@ pub fn start_loop(dir: &TempDir, tag: &str) -> Proc {
 
 /// A switch on `vdevs`, forwarding as soon as it is up.
 pub fn start(dir: &TempDir, tag: &str, vdevs: &[String]) -> Proc {
-    let (args, prefix) = switch_args(tag, vdevs, &[]);
-    let mut sw = Proc::spawn(dir, tag, Path::new(TESTPMD), &args, Some(&prefix));
+    start_with(dir, tag, vdevs, &[])
+}
+
+/// A switch on `vdevs` with testpmd options `app` added, forwarding as soon
+/// as it is up. Ready once testpmd says it forwards: by then its ports are
+/// started, so their sockets listen (stdout line-buffered: [`testpmd_command`]).
+pub fn start_with(dir: &TempDir, tag: &str, vdevs: &[String], app: &[&str]) -> Proc {
+    let (args, prefix) = switch_args(tag, vdevs, app);
+    let (program, args) = testpmd_command(&args);
+    let mut sw = Proc::spawn(dir, tag, &program, &args, Some(&prefix));
     assert!(
         sw.wait_for_output("packet forwarding - ports", Duration::from_secs(30)),
-        "{}",
+        "the testpmd switch did not start forwarding\n{}",
         sw.output()
     );
     sw
@@ -52,6 +58,8 @@ pub fn start(dir: &TempDir, tag: &str, vdevs: &[String]) -> Proc {
 /// starts forwarding: `Interactive::send("start")`.
 pub struct Interactive {
     pub proc: Proc,
+    /// Its `--file-prefix`: its telemetry socket ([`super::ethdev_packets`]).
+    pub prefix: String,
     commands: std::fs::File,
 }
 
@@ -63,10 +71,12 @@ impl Interactive {
         assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0, "mkfifo");
         let (mut args, prefix) = switch_args(tag, vdevs, app);
         args.push("-i".into());
+        let (program, args) = testpmd_command(&args);
         // `exec` keeps the shell's PID, so signals and reaping reach testpmd.
-        let script = format!("fifo=$1; shift; exec {TESTPMD} \"$@\" < \"$fifo\"");
+        let script = "fifo=$1; shift; exec \"$@\" < \"$fifo\"".to_string();
         let mut sh_args = vec!["-c".to_string(), script, "sh".into()];
         sh_args.push(fifo.display().to_string());
+        sh_args.push(program.display().to_string());
         sh_args.extend(args);
         let proc = Proc::spawn(dir, tag, Path::new("/bin/sh"), &sh_args, Some(&prefix));
         // Blocks until testpmd's shell opens the FIFO for reading.
@@ -74,10 +84,15 @@ impl Interactive {
             .write(true)
             .open(&fifo)
             .expect("open the switch's command FIFO");
-        let mut sw = Interactive { proc, commands };
+        let mut sw = Interactive {
+            proc,
+            prefix,
+            commands,
+        };
+        // The prompt comes after the ports started.
         assert!(
             sw.proc.wait_for_output("testpmd>", Duration::from_secs(30)),
-            "{}",
+            "the interactive testpmd switch gave no prompt\n{}",
             sw.proc.output()
         );
         sw
