@@ -2,7 +2,7 @@
 //! [--portmap CONFIG] [--mode l2fwd|macswap|io|5tswap] [--burst N] [--rxd N] [--txd N]
 //! [--record-core-cycles] [--stats-format text|json] [--metrics-addr ADDR:PORT] [--rxq N] [--txq N]`
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -43,18 +43,20 @@ enum AppError {
     NotUtf8(std::ffi::OsString),
     #[error(transparent)]
     Metrics(#[from] metrics::Error),
-    #[error("--stats-format json: cannot move log lines off stdout: {0}")]
+    #[error("cannot set up the stdout relay: {0}")]
     Stdout(std::io::Error),
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let code = match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vnf-fwd: error: {e}");
+            console::error(format_args!("vnf-fwd: error: {e}"));
             ExitCode::FAILURE
         }
-    }
+    };
+    // Dies of SIGPIPE instead if stdout's reader went away.
+    console::finish(code)
 }
 
 fn run() -> Result<(), AppError> {
@@ -66,7 +68,8 @@ fn run() -> Result<(), AppError> {
     // App options are checked before the EAL starts, so a typo costs no hugepages.
     let opts = match cli::parse(prog, &app_args)? {
         Command::Print(text) => {
-            print!("{text}");
+            // A reader that went away (`--help | head`) took what it wanted.
+            let _ = std::io::stdout().write_all(text.as_bytes());
             return Ok(());
         }
         Command::Run(opts) => opts,
@@ -74,11 +77,15 @@ fn run() -> Result<(), AppError> {
 
     // A taken port fails here, before the EAL takes hugepages.
     let listener = opts.metrics_addr.map(metrics::bind).transpose()?;
-    // JSON lines own stdout; everything else, DPDK's output included, goes to stderr.
-    let json_out = match opts.stats_format {
-        StatsFormat::Json => Some(console::divert_stdout_to_stderr().map_err(AppError::Stdout)?),
-        StatsFormat::Text => None,
+    // Output never blocks an lcore, and a stdout reader that goes away stops
+    // the process. JSON lines own stdout; everything else, DPDK's output
+    // included, goes to stderr.
+    let stop = signal::stop_flag();
+    let layout = match opts.stats_format {
+        StatsFormat::Json => console::Layout::Json,
+        StatsFormat::Text => console::Layout::Text,
     };
+    let json_out = console::start(layout, stop).map_err(AppError::Stdout)?;
 
     // virtio_user against a vhost-user switch needs a memory layout that fits
     // in 8 regions, and a socket that is there (or free, with server=1).
@@ -88,7 +95,6 @@ fn run() -> Result<(), AppError> {
     }
     let mut eal = Eal::init(&prepared.args)?;
     signal::install();
-    let stop = signal::stop_flag();
     println!(
         "MAC updating {}",
         if opts.mac_updating {
@@ -203,7 +209,7 @@ fn run() -> Result<(), AppError> {
     let mut printer = match json_out {
         Some(out) => Printer::Json(JsonLines::new(&live, Box::new(out))),
         None => Printer::Text {
-            clear_screen: std::io::stdout().is_terminal(),
+            clear_screen: console::stdout_is_terminal(),
         },
     };
     let run = Run {
@@ -389,7 +395,12 @@ impl Run<'_, '_> {
         if let Some((port, path)) = monitor.switch_gone.take() {
             return Err(AppError::SwitchGone { port, path });
         }
-        println!("\n\nSignal received, preparing to exit...");
+        let why = if console::stdout_closed() {
+            "Stdout closed"
+        } else {
+            "Signal received"
+        };
+        println!("\n\n{why}, preparing to exit...");
         Ok(())
     }
 }
