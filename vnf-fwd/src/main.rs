@@ -12,7 +12,7 @@ use vnf_fwd::dpdk::{
     self, console, rdtsc, register_telemetry_command, signal, Eal, Link, Mempool, Port, PortConfig,
     RxQueue, TxQueue,
 };
-use vnf_fwd::eal_args::{self, VirtioUser};
+use vnf_fwd::eal_args::{self, Prepared, VirtioUser};
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
 use vnf_fwd::fwd::{poll, Lane, LcoreWork, PollConfig};
 use vnf_fwd::log_event;
@@ -45,6 +45,8 @@ enum AppError {
     Metrics(#[from] metrics::Error),
     #[error("cannot set up the stdout relay: {0}")]
     Stdout(std::io::Error),
+    #[error("cannot watch for signals during EAL initialisation: {0}")]
+    Signals(std::io::Error),
 }
 
 fn main() -> ExitCode {
@@ -93,8 +95,14 @@ fn run() -> Result<(), AppError> {
     for notice in &prepared.notices {
         println!("{notice}");
     }
-    let mut eal = Eal::init(&prepared.args)?;
     signal::install();
+    let mut eal = {
+        // rte_eal_init cannot be interrupted, and a server=1 virtio_user
+        // probe waits in it until the switch connects.
+        let _exit_on_signal =
+            signal::ExitOnSignal::arm(on_init_signal(&prepared)).map_err(AppError::Signals)?;
+        Eal::init(&prepared.args)?
+    };
     println!(
         "MAC updating {}",
         if opts.mac_updating {
@@ -265,6 +273,41 @@ fn run() -> Result<(), AppError> {
     drop(eal);
     println!("Bye...");
     outcome
+}
+
+/// What a SIGINT or SIGTERM during EAL initialisation does before the
+/// process exits: remove the sockets of `server=1` vdevs and the EAL's
+/// runtime directory (hugepage files are already unlinked: see
+/// `eal_args::prepare`), and say so in one line.
+fn on_init_signal(prepared: &Prepared) -> impl FnOnce(&str) + Send + 'static {
+    let (runtime_dir, primary) = eal_args::runtime_dir(&prepared.args);
+    let sockets: Vec<_> = prepared
+        .virtio_users
+        .iter()
+        .filter(|v| v.server)
+        .filter_map(|v| v.path.clone())
+        .collect();
+    move |signal| {
+        for path in &sockets {
+            let _ = std::fs::remove_file(path);
+        }
+        dpdk::remove_runtime_dir(&runtime_dir, primary);
+        let waiting = match sockets.as_slice() {
+            [] => String::new(),
+            paths => format!(
+                " (it waits there for the switch to connect to {}: server=1)",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        console::error(format_args!(
+            "vnf-fwd: {signal} during EAL initialisation{waiting}; exiting"
+        ));
+        console::drain();
+    }
 }
 
 /// The DPDK telemetry command that returns the counters.

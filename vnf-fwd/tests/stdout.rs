@@ -1,6 +1,8 @@
-//! vnf-fwd and vnf-gen at the edges of their output, on real DPDK (net_null):
+//! vnf-fwd and vnf-gen at the edges of their output and their start, on real
+//! DPDK (net_null, and a server=1 virtio_user vdev nobody connects to):
 //! a stdout closed early or while forwarding ends the process by SIGPIPE after
-//! a clean teardown; a stdout nobody reads stops no lane and no SIGTERM.
+//! a clean teardown; a stdout nobody reads stops no lane and no SIGTERM; a
+//! signal during EAL initialisation exits at once, leaving nothing behind.
 
 mod common;
 
@@ -8,7 +10,7 @@ use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -252,6 +254,57 @@ fn stalled_stdout_stops_no_lane_and_no_sigterm() {
 #[test]
 fn stalled_json_stdout_stops_no_lane_and_no_sigterm() {
     stalled_reader("stdout-stall-json", true);
+}
+
+/// Waits up to 30 s for a socket at `path`.
+fn wait_for_socket(path: &Path, p: &mut Proc) {
+    use std::os::unix::fs::FileTypeExt;
+    let end = Instant::now() + Duration::from_secs(30);
+    while !std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        assert!(
+            Instant::now() < end && p.wait_timeout(Duration::ZERO).is_none(),
+            "no socket at {} within 30 s\n{}",
+            path.display(),
+            p.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn signal_while_waiting_for_the_switch_exits_at_once_and_cleanly() {
+    let _lock = dpdk_lock();
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let dir = TempDir::new(&format!("stdout-server-{name}"));
+        let prefix = format!("vnfout-server-{name}-{}", std::process::id());
+        let socket: PathBuf = dir.join("vhost0.sock");
+        let vdev = format!("net_virtio_user0,path={},server=1", socket.display());
+        let mut args = eal_args(&prefix, "0@0,1@1", &[vdev]);
+        args.extend(strings(&["--", "-p", "0x1", "-T", "1"]));
+        let mut p = Proc::spawn(&dir, "fwd", &vnf_fwd(), &args, Some(&prefix));
+        // rte_eal_init now waits in the vdev's probe for a switch.
+        wait_for_socket(&socket, &mut p);
+        let t0 = Instant::now();
+        p.signal(sig);
+        let st = p.wait_timeout(Duration::from_secs(5));
+        let took = t0.elapsed();
+        let st = st.unwrap_or_else(|| panic!("{name}: no exit within 5 s\n{}", p.output()));
+        assert!(st.success(), "{name}: {st}\n{}", p.output());
+        assert!(took < Duration::from_secs(1), "{name}: exit took {took:?}");
+        let last = p.err().lines().last().unwrap_or_default().to_string();
+        assert_eq!(
+            last,
+            format!(
+                "vnf-fwd: {name} during EAL initialisation (it waits there for the switch to connect to {}: server=1); exiting",
+                socket.display()
+            ),
+            "{}",
+            p.output()
+        );
+        assert!(!socket.exists(), "{name}: socket left behind");
+        assert_no_leftovers(&prefix);
+        println!("{name} while waiting for the switch: exit took {took:?}");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `rte_eal_init` may run once per process, even after `rte_eal_cleanup`.
@@ -187,17 +187,35 @@ impl Drop for Eal {
             // more, and no lcore is running (launch waits for all of them).
             unsafe { ffi::rte_eal_cleanup() };
         }
-        // DPDK 22.11 leaves /var/run/dpdk/<prefix> behind even with --in-memory,
-        // and its telemetry socket is unlinked only by an atexit handler. Remove
-        // that socket now, then the directory if it is empty: a directory other
-        // processes of the prefix still use keeps their files and stays.
-        let dir = Path::new(&runtime_dir);
-        let _ = std::fs::remove_file(dir.join("dpdk_telemetry.v2"));
-        if primary {
-            remove_primary_files(dir);
-        }
-        let _ = std::fs::remove_dir(dir);
+        remove_runtime_dir(Path::new(&runtime_dir), primary);
     }
+}
+
+/// The runtime directory DPDK 22.11 gives a process started with
+/// `--file-prefix PREFIX` (`rte` without): `/var/run/dpdk/PREFIX` for root,
+/// else under `$XDG_RUNTIME_DIR` or `/tmp` (`eal_create_runtime_dir`). For
+/// cleaning up after an EAL that never finished initialising.
+pub fn runtime_dir(file_prefix: Option<&str>) -> PathBuf {
+    // SAFETY: getuid cannot fail and touches no memory.
+    let base = if unsafe { libc::getuid() } == 0 {
+        PathBuf::from("/var/run")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+    };
+    base.join("dpdk").join(file_prefix.unwrap_or("rte"))
+}
+
+/// Removes what an exiting process leaves in its runtime directory `dir`:
+/// DPDK 22.11 leaves the directory behind even with `--in-memory`, and
+/// unlinks its telemetry socket only in an atexit handler. Removes that
+/// socket, a primary's shared files, then the directory if it is empty: a
+/// directory other processes of the prefix still use keeps their files and stays.
+pub fn remove_runtime_dir(dir: &Path, primary: bool) {
+    let _ = std::fs::remove_file(dir.join("dpdk_telemetry.v2"));
+    if primary {
+        remove_primary_files(dir);
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Removes the files a primary process without `--in-memory` shares with
