@@ -283,6 +283,8 @@ struct EalView {
     /// Whether this is (or may be) a primary process; only a primary creates
     /// hugepage files, and `--in-memory` would stop a secondary from attaching.
     primary: bool,
+    /// `--file-prefix`.
+    file_prefix: Option<String>,
 }
 
 /// Looks a long option up as `getopt_long` does: an exact name, else a
@@ -309,6 +311,7 @@ fn scan(args: &[String]) -> EalView {
         legacy_mem: false,
         huge_unlink: HugeUnlink::Absent,
         primary: true,
+        file_prefix: None,
     };
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
@@ -362,6 +365,7 @@ fn apply(view: &mut EalView, option: &str, value: Option<String>) {
         }
         // The EAL compares case-insensitively; the last one given counts.
         ("proc-type", Some(kind)) => view.primary = kind.eq_ignore_ascii_case("primary"),
+        ("file-prefix", Some(prefix)) => view.file_prefix = Some(prefix),
         _ => {}
     }
 }
@@ -730,6 +734,18 @@ pub fn ready(eal_args: &[String]) -> Result<Prepared, Error> {
     Ok(prepared)
 }
 
+/// The runtime directory the EAL creates for `args` (argv\[0\] first; see
+/// [`crate::dpdk::runtime_dir`]), and whether this process is its primary
+/// (`--proc-type auto` may not be): what to clean up when the process has to
+/// end before `rte_eal_init` returns.
+pub fn runtime_dir(args: &[String]) -> (PathBuf, bool) {
+    let view = scan(args);
+    (
+        crate::dpdk::runtime_dir(view.file_prefix.as_deref()),
+        view.primary,
+    )
+}
+
 /// NUMA nodes this machine has (1 where sysfs does not say).
 pub fn numa_nodes() -> usize {
     std::fs::read_dir("/sys/devices/system/node")
@@ -831,6 +847,29 @@ mod tests {
 
     fn prepared(words: &[&str]) -> Prepared {
         prepare(&strings(words)).expect("prepare")
+    }
+
+    #[test]
+    fn runtime_dir_follows_file_prefix_and_proc_type() {
+        let dpdk = crate::dpdk::runtime_dir(None);
+        assert!(dpdk.ends_with("dpdk/rte"), "{}", dpdk.display());
+        let dpdk = dpdk.parent().unwrap();
+        let dir = |words: &[&str]| runtime_dir(&strings(words));
+        assert_eq!(dir(&["app", "--in-memory"]), (dpdk.join("rte"), true));
+        assert_eq!(
+            dir(&["app", "--file-prefix", "p1"]),
+            (dpdk.join("p1"), true)
+        );
+        assert_eq!(
+            dir(&["app", "--file-prefix=p2", "--proc-type", "auto"]),
+            (dpdk.join("p2"), false)
+        );
+        // getopt's unique abbreviation; after `--` come the app's options.
+        assert_eq!(dir(&["app", "--file-pre", "p3"]).0, dpdk.join("p3"));
+        assert_eq!(
+            dir(&["app", "--", "--file-prefix", "p4"]).0,
+            dpdk.join("rte")
+        );
     }
 
     /// The example command line from the virtio_user write-up.

@@ -2,7 +2,7 @@
 //! [--portmap CONFIG] [--mode l2fwd|macswap|io|5tswap] [--burst N] [--rxd N] [--txd N]
 //! [--record-core-cycles] [--stats-format text|json] [--metrics-addr ADDR:PORT] [--rxq N] [--txq N]`
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use vnf_fwd::dpdk::{
     self, console, rdtsc, register_telemetry_command, signal, Eal, Link, Mempool, Port, PortConfig,
     RxQueue, TxQueue,
 };
-use vnf_fwd::eal_args::{self, VirtioUser};
+use vnf_fwd::eal_args::{self, Prepared, VirtioUser};
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
 use vnf_fwd::fwd::{poll, Lane, LcoreWork, PollConfig};
 use vnf_fwd::log_event;
@@ -43,18 +43,22 @@ enum AppError {
     NotUtf8(std::ffi::OsString),
     #[error(transparent)]
     Metrics(#[from] metrics::Error),
-    #[error("--stats-format json: cannot move log lines off stdout: {0}")]
+    #[error("cannot set up the stdout relay: {0}")]
     Stdout(std::io::Error),
+    #[error("cannot watch for signals during EAL initialisation: {0}")]
+    Signals(std::io::Error),
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let code = match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vnf-fwd: error: {e}");
+            console::error(format_args!("vnf-fwd: error: {e}"));
             ExitCode::FAILURE
         }
-    }
+    };
+    // Dies of SIGPIPE instead if stdout's reader went away.
+    console::finish(code)
 }
 
 fn run() -> Result<(), AppError> {
@@ -66,7 +70,8 @@ fn run() -> Result<(), AppError> {
     // App options are checked before the EAL starts, so a typo costs no hugepages.
     let opts = match cli::parse(prog, &app_args)? {
         Command::Print(text) => {
-            print!("{text}");
+            // A reader that went away (`--help | head`) took what it wanted.
+            let _ = std::io::stdout().write_all(text.as_bytes());
             return Ok(());
         }
         Command::Run(opts) => opts,
@@ -74,11 +79,15 @@ fn run() -> Result<(), AppError> {
 
     // A taken port fails here, before the EAL takes hugepages.
     let listener = opts.metrics_addr.map(metrics::bind).transpose()?;
-    // JSON lines own stdout; everything else, DPDK's output included, goes to stderr.
-    let json_out = match opts.stats_format {
-        StatsFormat::Json => Some(console::divert_stdout_to_stderr().map_err(AppError::Stdout)?),
-        StatsFormat::Text => None,
+    // Output never blocks an lcore, and a stdout reader that goes away stops
+    // the process. JSON lines own stdout; everything else, DPDK's output
+    // included, goes to stderr.
+    let stop = signal::stop_flag();
+    let layout = match opts.stats_format {
+        StatsFormat::Json => console::Layout::Json,
+        StatsFormat::Text => console::Layout::Text,
     };
+    let json_out = console::start(layout, stop).map_err(AppError::Stdout)?;
 
     // virtio_user against a vhost-user switch needs a memory layout that fits
     // in 8 regions, and a socket that is there (or free, with server=1).
@@ -86,9 +95,14 @@ fn run() -> Result<(), AppError> {
     for notice in &prepared.notices {
         println!("vnf-fwd: {notice}");
     }
-    let mut eal = Eal::init(&prepared.args)?;
     signal::install();
-    let stop = signal::stop_flag();
+    let mut eal = {
+        // rte_eal_init cannot be interrupted, and a server=1 virtio_user
+        // probe waits in it until the switch connects.
+        let _exit_on_signal =
+            signal::ExitOnSignal::arm(on_init_signal(&prepared)).map_err(AppError::Signals)?;
+        Eal::init(&prepared.args)?
+    };
     println!(
         "MAC updating {}",
         if opts.mac_updating {
@@ -203,7 +217,7 @@ fn run() -> Result<(), AppError> {
     let mut printer = match json_out {
         Some(out) => Printer::Json(JsonLines::new(&live, Box::new(out))),
         None => Printer::Text {
-            clear_screen: std::io::stdout().is_terminal(),
+            clear_screen: console::stdout_is_terminal(),
         },
     };
     let run = Run {
@@ -259,6 +273,41 @@ fn run() -> Result<(), AppError> {
     drop(eal);
     println!("Bye...");
     outcome
+}
+
+/// What a SIGINT or SIGTERM during EAL initialisation does before the
+/// process exits: remove the sockets of `server=1` vdevs and the EAL's
+/// runtime directory (hugepage files are already unlinked: see
+/// `eal_args::prepare`), and say so in one line.
+fn on_init_signal(prepared: &Prepared) -> impl FnOnce(&str) + Send + 'static {
+    let (runtime_dir, primary) = eal_args::runtime_dir(&prepared.args);
+    let sockets: Vec<_> = prepared
+        .virtio_users
+        .iter()
+        .filter(|v| v.server)
+        .filter_map(|v| v.path.clone())
+        .collect();
+    move |signal| {
+        for path in &sockets {
+            let _ = std::fs::remove_file(path);
+        }
+        dpdk::remove_runtime_dir(&runtime_dir, primary);
+        let waiting = match sockets.as_slice() {
+            [] => String::new(),
+            paths => format!(
+                " (it waits there for the switch to connect to {}: server=1)",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        console::error(format_args!(
+            "vnf-fwd: {signal} during EAL initialisation{waiting}; exiting"
+        ));
+        console::drain();
+    }
 }
 
 /// The DPDK telemetry command that returns the counters.
@@ -389,7 +438,12 @@ impl Run<'_, '_> {
         if let Some((port, path)) = monitor.switch_gone.take() {
             return Err(AppError::SwitchGone { port, path });
         }
-        println!("\n\nSignal received, preparing to exit...");
+        let why = if console::stdout_closed() {
+            "Stdout closed"
+        } else {
+            "Signal received"
+        };
+        println!("\n\n{why}, preparing to exit...");
         Ok(())
     }
 }

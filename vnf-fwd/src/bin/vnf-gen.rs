@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use vnf_fwd::cli::split_args;
-use vnf_fwd::dpdk::{self, rdtsc, signal, Eal, MbufBurst, Mempool, Port, PortConfig};
+use vnf_fwd::dpdk::{self, console, rdtsc, signal, Eal, MbufBurst, Mempool, Port, PortConfig};
 use vnf_fwd::eal_args;
 use vnf_fwd::gen::{self, FlowSpec, LatencyHistogram, PerPort, Rate};
 use vnf_fwd::setup::wait_for_links;
@@ -27,6 +27,8 @@ enum GenError {
     EalArgs(#[from] eal_args::Error),
     #[error("mbuf pool exhausted while building frames")]
     NoMbufs,
+    #[error("cannot set up the stdout relay: {0}")]
+    Stdout(std::io::Error),
 }
 
 #[derive(Parser, Debug)]
@@ -117,13 +119,15 @@ struct PortRun {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let code = match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vnf-gen: error: {e}");
+            console::error(format_args!("vnf-gen: error: {e}"));
             ExitCode::FAILURE
         }
-    }
+    };
+    // Dies of SIGPIPE instead if stdout's reader went away.
+    console::finish(code)
 }
 
 /// The value for `port` among per-port options: the last `PORT:` match, else the last bare one.
@@ -159,6 +163,9 @@ fn check_port_prefixes(args: &Args, ids: &[u16]) -> Result<(), GenError> {
 }
 
 fn run() -> Result<(), GenError> {
+    // Output never blocks, and a stdout reader that goes away (`| head`)
+    // stops the run instead of crashing it.
+    console::start(console::Layout::Text, signal::stop_flag()).map_err(GenError::Stdout)?;
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

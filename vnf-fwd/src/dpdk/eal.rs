@@ -1,9 +1,11 @@
 //! The EAL guard: initialisation from argv, lcore queries and launch, cleanup on drop.
 
 use super::{Errno, Error};
+use std::any::Any;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::marker::PhantomData;
-use std::path::Path;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `rte_eal_init` may run once per process, even after `rte_eal_cleanup`.
@@ -94,8 +96,12 @@ impl Eal {
     /// Runs `f(work)` for every `(lcore, work)` entry on that worker lcore
     /// (`rte_eal_remote_launch`), then `on_main` on the calling thread, the main
     /// lcore, and returns once every lcore is done, so `f`, `work` and `on_main`
-    /// may borrow from the caller. If a launch fails, `stop` is set (so the
-    /// lcores already running return), `on_main` is skipped and the error returned.
+    /// may borrow from the caller. When `on_main` returns, or a launch fails
+    /// (then `on_main` is skipped and the error returned), or anything unwinds
+    /// out of here, `stop` is set and every launched lcore waited for first: a
+    /// guard does it, so nothing the lcores use can be dropped under them. A
+    /// panic on a worker lcore sets `stop` too, and is resumed here once every
+    /// lcore has returned.
     pub fn launch<W: Send>(
         &self,
         work: Vec<(u32, W)>,
@@ -106,8 +112,18 @@ impl Eal {
         let main = self.main_lcore();
         let mut slots: Vec<(u32, LaunchSlot<'_, W>)> = work
             .into_iter()
-            .map(|(lcore, w)| (lcore, LaunchSlot { work: Some(w), f }))
+            .map(|(lcore, w)| {
+                let slot = LaunchSlot {
+                    work: Some(w),
+                    f,
+                    stop,
+                    panic: None,
+                };
+                (lcore, slot)
+            })
             .collect();
+        // Declared after `slots`, so dropped before them on every path.
+        let wait = StopAndWait { stop };
         let mut result = Ok(());
         for (lcore, slot) in slots.iter_mut() {
             if *lcore == main {
@@ -119,7 +135,7 @@ impl Eal {
             }
             let arg: *mut LaunchSlot<'_, W> = slot;
             // SAFETY: `slot` stays in place (the vector is not resized) and alive
-            // until rte_eal_mp_wait_lcore() below has seen every lcore finish;
+            // until `wait` has seen every lcore finish (it is dropped first);
             // each lcore gets its own slot, so no two threads share one.
             let ret =
                 unsafe { ffi::rte_eal_remote_launch(Some(run_slot::<W>), arg.cast(), *lcore) };
@@ -131,13 +147,29 @@ impl Eal {
                 break;
             }
         }
-        match result {
-            Ok(()) => on_main(),
-            Err(_) => stop.store(true, Ordering::SeqCst),
+        if result.is_ok() {
+            on_main();
         }
-        // SAFETY: waits for every worker lcore; called from the main lcore.
-        unsafe { ffi::rte_eal_mp_wait_lcore() };
+        drop(wait);
+        if let Some(panic) = slots.iter_mut().find_map(|(_, s)| s.panic.take()) {
+            std::panic::resume_unwind(panic);
+        }
         result
+    }
+}
+
+/// Sets the stop flag and waits for every worker lcore when dropped, on the
+/// main lcore: at the end of [`Eal::launch`], whether it returns or unwinds.
+struct StopAndWait<'s> {
+    stop: &'s AtomicBool,
+}
+
+impl Drop for StopAndWait<'_> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // SAFETY: waits for every worker lcore; called from the main lcore
+        // (the Eal, which `launch` borrows, is not Send).
+        unsafe { ffi::rte_eal_mp_wait_lcore() };
     }
 }
 
@@ -155,17 +187,35 @@ impl Drop for Eal {
             // more, and no lcore is running (launch waits for all of them).
             unsafe { ffi::rte_eal_cleanup() };
         }
-        // DPDK 22.11 leaves /var/run/dpdk/<prefix> behind even with --in-memory,
-        // and its telemetry socket is unlinked only by an atexit handler. Remove
-        // that socket now, then the directory if it is empty: a directory other
-        // processes of the prefix still use keeps their files and stays.
-        let dir = Path::new(&runtime_dir);
-        let _ = std::fs::remove_file(dir.join("dpdk_telemetry.v2"));
-        if primary {
-            remove_primary_files(dir);
-        }
-        let _ = std::fs::remove_dir(dir);
+        remove_runtime_dir(Path::new(&runtime_dir), primary);
     }
+}
+
+/// The runtime directory DPDK 22.11 gives a process started with
+/// `--file-prefix PREFIX` (`rte` without): `/var/run/dpdk/PREFIX` for root,
+/// else under `$XDG_RUNTIME_DIR` or `/tmp` (`eal_create_runtime_dir`). For
+/// cleaning up after an EAL that never finished initialising.
+pub fn runtime_dir(file_prefix: Option<&str>) -> PathBuf {
+    // SAFETY: getuid cannot fail and touches no memory.
+    let base = if unsafe { libc::getuid() } == 0 {
+        PathBuf::from("/var/run")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+    };
+    base.join("dpdk").join(file_prefix.unwrap_or("rte"))
+}
+
+/// Removes what an exiting process leaves in its runtime directory `dir`:
+/// DPDK 22.11 leaves the directory behind even with `--in-memory`, and
+/// unlinks its telemetry socket only in an atexit handler. Removes that
+/// socket, a primary's shared files, then the directory if it is empty: a
+/// directory other processes of the prefix still use keeps their files and stays.
+pub fn remove_runtime_dir(dir: &Path, primary: bool) {
+    let _ = std::fs::remove_file(dir.join("dpdk_telemetry.v2"));
+    if primary {
+        remove_primary_files(dir);
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Removes the files a primary process without `--in-memory` shares with
@@ -194,15 +244,31 @@ fn remove_primary_files(dir: &Path) {
 struct LaunchSlot<'f, W> {
     work: Option<W>,
     f: &'f (dyn Fn(W) + Sync),
+    /// Set when `f` panics, so the other lcores stop.
+    stop: &'f AtomicBool,
+    /// `f`'s panic, for the main lcore to resume.
+    panic: Option<Box<dyn Any + Send>>,
 }
 
-/// The `lcore_function_t` trampoline into a [`LaunchSlot`].
+/// The `lcore_function_t` trampoline into a [`LaunchSlot`]. A panic must not
+/// unwind into DPDK's C code (it would abort the process with every device
+/// still open): it is caught, stops the other lcores, and waits in the slot.
 extern "C" fn run_slot<W>(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the `LaunchSlot<W>` that `launch` handed to this lcore
     // alone, alive until `launch` has waited for the lcore.
     let slot = unsafe { &mut *arg.cast::<LaunchSlot<'_, W>>() };
-    if let Some(w) = slot.work.take() {
-        (slot.f)(w);
+    let Some(w) = slot.work.take() else {
+        return 0;
+    };
+    let f = slot.f;
+    // Unwind safety: after a panic nothing reads what `f` was changing; the
+    // main lcore resumes the panic once every lcore has returned.
+    match std::panic::catch_unwind(AssertUnwindSafe(|| f(w))) {
+        Ok(()) => 0,
+        Err(panic) => {
+            slot.panic = Some(panic);
+            slot.stop.store(true, Ordering::SeqCst);
+            -1
+        }
     }
-    0
 }

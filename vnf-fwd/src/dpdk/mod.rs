@@ -15,7 +15,7 @@ mod port;
 pub mod signal;
 mod telemetry;
 
-pub use eal::Eal;
+pub use eal::{remove_runtime_dir, runtime_dir, Eal};
 pub use mbuf::{MbufBurst, MAX_BURST};
 pub use mempool::Mempool;
 pub use port::{Link, Port, PortConfig, PortQueues, PortStats, RxQueue, TxQueue};

@@ -110,11 +110,41 @@ impl Proc {
         stdin: Stdio,
     ) -> Proc {
         let stdout = dir.join(&format!("{name}.out"));
+        let file = File::create(&stdout).unwrap();
+        Proc::spawn_io(dir, name, program, args, prefix, stdin, file.into())
+    }
+
+    /// As [`Proc::spawn`], with stdout going to `stdout` (a pipe, say)
+    /// rather than to the `.out` file, which stays empty.
+    pub fn spawn_with_stdout(
+        dir: &TempDir,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        prefix: Option<&str>,
+        stdout: Stdio,
+    ) -> Proc {
+        Proc::spawn_io(dir, name, program, args, prefix, Stdio::null(), stdout)
+    }
+
+    fn spawn_io(
+        dir: &TempDir,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        prefix: Option<&str>,
+        stdin: Stdio,
+        stdout_to: Stdio,
+    ) -> Proc {
+        let stdout = dir.join(&format!("{name}.out"));
         let stderr = dir.join(&format!("{name}.err"));
+        if !stdout.exists() {
+            File::create(&stdout).unwrap();
+        }
         let child = Command::new(program)
             .args(args)
             .stdin(stdin)
-            .stdout(File::create(&stdout).unwrap())
+            .stdout(stdout_to)
             .stderr(File::create(&stderr).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
