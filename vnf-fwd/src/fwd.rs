@@ -1,24 +1,27 @@
 //! The per-lcore poll-mode loop: for each lane of this lcore, rx burst, rewrite,
 //! tx burst, free and count the rest. Nothing on this path allocates, locks,
-//! logs or makes a system call (`--idle-yield` yields only once idle).
+//! logs or makes a system call (`--idle-yield` yields only once idle). Frames
+//! that are mbuf chains leave only by ports that can send chains: the others
+//! drop them, counted, in the engine's pass over the frames (or, for engines
+//! that make none, in `tx_burst`).
 
-use crate::dpdk::{rdtsc, MbufBurst, RxQueue, TxQueue};
+use crate::dpdk::{rdtsc, Freed, MbufBurst, RxQueue, TxQueue};
 use crate::engine::Engine;
 use crate::stats::{bump, LaneCounters, LcoreCounters};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// One forwarding direction as an lcore runs it: frames from `rx`, rewritten
-/// by `engine`, out of `tx`.
-pub struct Lane<'a, E> {
-    pub rx: RxQueue<'a>,
-    pub tx: TxQueue<'a>,
+/// by `engine`, out of `tx`. `'p` is the ports' [`Port`](crate::dpdk::Port) lifetime.
+pub struct Lane<'a, 'p, E> {
+    pub rx: RxQueue<'a, 'p>,
+    pub tx: TxQueue<'a, 'p>,
     pub engine: E,
     pub counters: &'a LaneCounters,
 }
 
 /// Everything one lcore forwards.
-pub struct LcoreWork<'a, E> {
-    pub lanes: Vec<Lane<'a, E>>,
+pub struct LcoreWork<'a, 'p, E> {
+    pub lanes: Vec<Lane<'a, 'p, E>>,
     pub counters: &'a LcoreCounters,
 }
 
@@ -50,7 +53,7 @@ pub struct PollConfig {
 /// lcore), is called every [`TICK_EVERY`] iterations: statistics and link
 /// polling live there, off the fast path.
 pub fn poll<E: Engine>(
-    work: &mut LcoreWork<'_, E>,
+    work: &mut LcoreWork<'_, '_, E>,
     cfg: PollConfig,
     stop: &AtomicBool,
     mut tick: Option<&mut dyn FnMut()>,
@@ -73,18 +76,21 @@ pub fn poll<E: Engine>(
             let n = lane.rx.rx_burst(&mut frames, burst);
             if n > 0 {
                 received = true;
-                let malformed = if E::REWRITES {
-                    frames.retain_frames(|frame| lane.engine.rewrite(frame))
+                let freed = if E::REWRITES {
+                    frames.retain_frames(&lane.tx, |frame| lane.engine.rewrite(frame))
                 } else {
-                    0
+                    Freed::default()
                 };
-                let (sent, dropped) = lane.tx.tx_burst(&mut frames);
+                let out = lane.tx.tx_burst(&mut frames);
                 let c = lane.counters;
                 bump(&c.rx, n as u64);
-                bump(&c.tx, sent as u64);
-                if dropped + malformed > 0 {
-                    bump(&c.dropped, (dropped + malformed) as u64);
-                    bump(&c.malformed, malformed as u64);
+                bump(&c.tx, out.sent as u64);
+                let chained = freed.chained + out.chained;
+                let dropped = out.queue_full + freed.refused + chained;
+                if dropped > 0 {
+                    bump(&c.dropped, dropped as u64);
+                    bump(&c.malformed, freed.refused as u64);
+                    bump(&c.chained, chained as u64);
                 }
             }
             if record_cycles {

@@ -345,8 +345,8 @@ impl Run<'_, '_> {
         make: impl Fn(PortPair) -> E,
     ) -> Result<(), AppError> {
         let stats = &self.live.stats;
-        let mut rx: Vec<RxQueue<'_>> = Vec::new();
-        let mut tx: Vec<TxQueue<'_>> = Vec::new();
+        let mut rx: Vec<RxQueue<'_, '_>> = Vec::new();
+        let mut tx: Vec<TxQueue<'_, '_>> = Vec::new();
         for port in self.ports {
             if let Some(queues) = port.take_queues() {
                 rx.extend(queues.rx);
@@ -418,7 +418,7 @@ impl Run<'_, '_> {
         monitor.watch_client_vdevs(self.virtio_users, stop);
         monitor.publish_gauges();
         self.live.set_forwarding(true);
-        let worker = |mut w: LcoreWork<'_, E>| poll(&mut w, cfg, stop, None);
+        let worker = |mut w: LcoreWork<'_, '_, E>| poll(&mut w, cfg, stop, None);
         self.eal.launch(workers, &worker, stop, || {
             let mut tick = || monitor.tick(rdtsc());
             match main_work {

@@ -25,6 +25,9 @@ pub struct LaneCounters {
     pub dropped: AtomicU64,
     /// Frames too short for the engine's headers, freed (also in `dropped`).
     pub malformed: AtomicU64,
+    /// Frames that arrived as mbuf chains, freed because the tx port cannot
+    /// send chains (also in `dropped`).
+    pub chained: AtomicU64,
 }
 
 /// Counters of one lcore.
@@ -55,6 +58,7 @@ pub struct PortTotals {
     pub tx: u64,
     pub dropped: u64,
     pub malformed: u64,
+    pub chained: u64,
 }
 
 /// The same sums over the lanes of one lcore.
@@ -114,6 +118,7 @@ impl Stats {
                 t.tx += c.tx.load(Relaxed);
                 t.dropped += c.dropped.load(Relaxed);
                 t.malformed += c.malformed.load(Relaxed);
+                t.chained += c.chained.load(Relaxed);
             }
         }
         t
@@ -127,6 +132,7 @@ impl Stats {
             t.tx += c.tx.load(Relaxed);
             t.dropped += c.dropped.load(Relaxed);
             t.malformed += c.malformed.load(Relaxed);
+            t.chained += c.chained.load(Relaxed);
         }
         t
     }
@@ -169,7 +175,8 @@ impl Stats {
         out
     }
 
-    /// What l2fwd does not show: malformed frames, with several queues per
+    /// What l2fwd does not show: malformed frames, mbuf chains dropped for
+    /// ports that cannot send them, with several queues per
     /// port each lane's and each lcore's counters, and each lcore's busy
     /// cycles per packet (the forwarding cost, independent of which side is
     /// the bottleneck).
@@ -199,9 +206,16 @@ impl Stats {
             }
         }
         for &port in &self.ports {
-            let m = self.port(port).malformed;
-            if m > 0 {
-                let _ = writeln!(out, "Port {port}: {m} malformed frames dropped (too short for the engine's headers)");
+            let t = self.port(port);
+            if t.malformed > 0 {
+                let _ = writeln!(
+                    out,
+                    "Port {port}: {} malformed frames dropped (too short for the engine's headers)",
+                    t.malformed
+                );
+            }
+            if t.chained > 0 {
+                let _ = writeln!(out, "Port {port}: {} multi-segment frames dropped (the port cannot send mbuf chains)", t.chained);
             }
         }
         for (lcore, c) in &self.lcores {
@@ -252,7 +266,8 @@ mod tests {
                 rx: 200,
                 tx: 90,
                 dropped: 10,
-                malformed: 0
+                malformed: 0,
+                chained: 0
             }
         );
         let text = stats.render_l2fwd(false);
@@ -304,7 +319,8 @@ mod tests {
                 rx: 40,
                 tx: 20 + 39,
                 dropped: 1,
-                malformed: 0
+                malformed: 0,
+                chained: 0
             }
         );
         assert_eq!(stats.port(1).rx, 20 + 40);
@@ -314,7 +330,8 @@ mod tests {
                 rx: 70,
                 tx: 68,
                 dropped: 2,
-                malformed: 0
+                malformed: 0,
+                chained: 0
             }
         );
         assert_eq!(stats.lcore_totals(0).rx, 30);
@@ -330,6 +347,26 @@ mod tests {
         assert!(
             text.contains("Lcore 1: received 70, sent 68, dropped 2\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn malformed_and_chained_frames_are_shown_for_their_tx_port() {
+        let lanes = [lane(0, 1, 0, 0), lane(1, 0, 0, 0)];
+        let stats = Stats::new(&[LcorePlan {
+            lcore: 0,
+            lanes: lanes.to_vec(),
+        }]);
+        let a = stats.lane(lanes[0]).unwrap();
+        bump(&a.dropped, 5);
+        bump(&a.malformed, 2);
+        bump(&a.chained, 3);
+        assert_eq!(stats.port(1).chained, 3);
+        assert_eq!(stats.lcore_totals(0).chained, 3);
+        assert_eq!(
+            stats.render_details(),
+            "Port 1: 2 malformed frames dropped (too short for the engine's headers)\n\
+             Port 1: 3 multi-segment frames dropped (the port cannot send mbuf chains)\n"
         );
     }
 

@@ -322,7 +322,7 @@ fn run() -> Result<(), GenError> {
                 let queue = *next;
                 *next = (queue + 1) % q.tx.len();
                 // What the queue refuses is freed and sent again later with the same sequence numbers.
-                run.sent += q.tx[queue].tx_burst(&mut frames).0 as u64;
+                run.sent += q.tx[queue].tx_burst(&mut frames).sent as u64;
             }
             let all_sent = runs.iter().all(|r| r.count != 0 && r.sent >= r.count);
             if all_sent {
@@ -370,6 +370,7 @@ fn run() -> Result<(), GenError> {
         }
     }
     report(&runs, &ports, args.json);
+    drop(frames);
     drop(queues);
     drop(ports);
     drop(pool);

@@ -4,8 +4,15 @@ use super::{Eal, Errno, Error};
 use std::ffi::CString;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether a [`Mempool`] is alive: there is one at a time, so every mbuf a
+/// tx queue with fast mbuf free sends comes from the same pool, as that
+/// offload requires.
+static ALIVE: AtomicBool = AtomicBool::new(false);
 
 /// An `rte_pktmbuf` pool, freed on drop. Ports borrow it, so it outlives them.
+/// The process has one at a time (see [`Mempool::new`]).
 pub struct Mempool<'eal> {
     ptr: NonNull<ffi::rte_mempool>,
     _eal: PhantomData<&'eal Eal>,
@@ -19,7 +26,8 @@ unsafe impl Sync for Mempool<'_> {}
 
 impl<'eal> Mempool<'eal> {
     /// Creates a pool of `count` mbufs with `cache` mbufs cached per lcore and
-    /// the default data room (2048 bytes plus headroom), on `socket`.
+    /// the default data room (2048 bytes plus headroom), on `socket`. Fails
+    /// while another pool is alive.
     pub fn new(
         _eal: &'eal Eal,
         name: &str,
@@ -28,6 +36,11 @@ impl<'eal> Mempool<'eal> {
         socket: i32,
     ) -> Result<Self, Error> {
         let c_name = CString::new(name).map_err(|_| Error::NulInArgument(name.to_owned()))?;
+        if ALIVE.swap(true, Ordering::AcqRel) {
+            return Err(Error::SecondMempool {
+                name: name.to_owned(),
+            });
+        }
         // SAFETY: the EAL is initialised (borrowed) and the name is a valid C string
         // that DPDK copies.
         let ptr = unsafe {
@@ -45,10 +58,14 @@ impl<'eal> Mempool<'eal> {
                 ptr,
                 _eal: PhantomData,
             })
-            .ok_or_else(|| Error::Mempool {
-                name: name.to_owned(),
-                count,
-                errno: Errno::last(),
+            .ok_or_else(|| {
+                let errno = Errno::last();
+                ALIVE.store(false, Ordering::Release);
+                Error::Mempool {
+                    name: name.to_owned(),
+                    count,
+                    errno,
+                }
             })
     }
 
@@ -68,5 +85,6 @@ impl Drop for Mempool<'_> {
         // SAFETY: ports borrow the pool, so they are closed and no queue refers
         // to it any more; the pointer came from rte_pktmbuf_pool_create.
         unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) };
+        ALIVE.store(false, Ordering::Release);
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Resources free themselves in `Drop` and borrow what they depend on, so the
 //! compiler enforces DPDK's teardown order: queues before their [`Port`], ports
-//! before the [`Mempool`] their rx queues fill from, everything before the
-//! [`Eal`] guard, which calls `rte_eal_cleanup()` last.
+//! and [`MbufBurst`]s before the [`Mempool`] their mbufs come from, everything
+//! before the [`Eal`] guard, which calls `rte_eal_cleanup()` last. The types'
+//! docs show, as `compile_fail` examples, the misuses that do not compile.
 
 #![allow(unsafe_code)]
 
@@ -16,9 +17,9 @@ pub mod signal;
 mod telemetry;
 
 pub use eal::{remove_runtime_dir, runtime_dir, Eal};
-pub use mbuf::{MbufBurst, MAX_BURST};
+pub use mbuf::{Freed, MbufBurst, MAX_BURST};
 pub use mempool::Mempool;
-pub use port::{Link, Port, PortConfig, PortQueues, PortStats, RxQueue, TxQueue};
+pub use port::{Link, Port, PortConfig, PortQueues, PortStats, RxQueue, TxOutcome, TxQueue};
 pub use telemetry::{register_command as register_telemetry_command, TelemetryValue};
 
 use std::ffi::CStr;
@@ -65,6 +66,10 @@ pub enum Error {
         count: u32,
         errno: Errno,
     },
+    #[error("cannot create mempool '{name}': the process has one at a time (fast mbuf free needs every frame of a tx queue from one pool)")]
+    SecondMempool { name: String },
+    #[error("port {port} is already configured (one Port per port id)")]
+    PortClaimed { port: u16 },
     #[error("port {port}: {op} failed: {errno}")]
     Port {
         port: u16,

@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::ffi::{c_char, CStr};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How a port is set up.
 #[derive(Clone, Copy, Debug)]
@@ -24,25 +25,120 @@ pub struct PortConfig {
 const RSS_HASH_FUNCTIONS: u64 =
     ffi::RTE_ETH_RSS_IP as u64 | ffi::RTE_ETH_RSS_TCP as u64 | ffi::RTE_ETH_RSS_UDP as u64;
 
+/// A marker that makes its holder invariant in `'a` (and leaves it `Send` and `Sync`).
+type Invariant<'a> = PhantomData<fn(&'a ()) -> &'a ()>;
+
+/// Port ids owned by a live [`Port`]: one owner per port id at a time.
+static CLAIMED: [AtomicBool; ffi::RTE_MAX_ETHPORTS as usize] =
+    [const { AtomicBool::new(false) }; ffi::RTE_MAX_ETHPORTS as usize];
+
+/// The claim on one port id, released on drop.
+struct Claim(u16);
+
+impl Claim {
+    fn take(id: u16) -> Result<Claim, Error> {
+        match CLAIMED.get(usize::from(id)) {
+            None => Err(Error::Port {
+                port: id,
+                op: "lookup",
+                errno: Errno(libc::ENODEV),
+            }),
+            Some(slot) if slot.swap(true, Ordering::AcqRel) => Err(Error::PortClaimed { port: id }),
+            Some(_) => Ok(Claim(id)),
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        CLAIMED[usize::from(self.0)].store(false, Ordering::Release);
+    }
+}
+
 /// A configured Ethernet port with its rx and tx queues, stopped and closed on drop.
+///
+/// Each port id has one `Port` at a time: configuring it again while it
+/// lives is an error ([`Error::PortClaimed`]).
+///
+/// `'pool` borrows the pools of every mbuf the port holds: the one its rx
+/// queues fill from and those of the frames given to its tx queues (the
+/// device frees them when it has sent them, or when the port is stopped).
+/// The port cannot outlive that borrow, and its queues cannot outlive the
+/// port:
+///
+/// ```compile_fail,E0505
+/// # use vnf_fwd::dpdk::{Eal, Mempool, Port, PortConfig};
+/// # fn main() -> Result<(), vnf_fwd::dpdk::Error> {
+/// # let eal = Eal::init(&["doc".to_string()])?;
+/// # let pool = Mempool::new(&eal, "pool", 1023, 0, -1)?;
+/// # let cfg = PortConfig { rxd: 256, txd: 256, rx_queues: 1, tx_queues: 1 };
+/// let port = Port::configure(0, &pool, cfg)?;
+/// let queues = port.take_queues().unwrap();
+/// drop(port); // error[E0505]: cannot move out of `port` because it is borrowed
+/// queues.rx[0].queue();
+/// # Ok(()) }
+/// ```
+///
+/// Frames from a pool that may go before the port cannot be sent on it:
+///
+/// ```compile_fail,E0597
+/// # use vnf_fwd::dpdk::{Eal, MbufBurst, Mempool, Port, PortConfig};
+/// # fn main() -> Result<(), vnf_fwd::dpdk::Error> {
+/// # let eal = Eal::init(&["doc".to_string()])?;
+/// # let cfg = PortConfig { rxd: 256, txd: 256, rx_queues: 1, tx_queues: 1 };
+/// let pool = Mempool::new(&eal, "pool", 1023, 0, -1)?;
+/// let port = Port::configure(0, &pool, cfg)?;
+/// {
+///     let other = Mempool::new(&eal, "other", 1023, 0, -1)?;
+///     let mut queues = port.take_queues().unwrap();
+///     let mut burst = MbufBurst::new();
+///     burst.alloc(&other, 1, 64, |_, frame| frame.fill(0));
+///     queues.tx[0].tx_burst(&mut burst);
+/// } // error[E0597]: `other` does not live long enough (the port's tx ring may hold its mbufs)
+/// drop(port);
+/// # Ok(()) }
+/// ```
+///
+/// With the frames' pool outliving the port, and the queues gone before it:
+///
+/// ```no_run
+/// # use vnf_fwd::dpdk::{Eal, MbufBurst, Mempool, Port, PortConfig};
+/// # fn main() -> Result<(), vnf_fwd::dpdk::Error> {
+/// # let eal = Eal::init(&["doc".to_string()])?;
+/// # let cfg = PortConfig { rxd: 256, txd: 256, rx_queues: 1, tx_queues: 1 };
+/// let pool = Mempool::new(&eal, "pool", 1023, 0, -1)?;
+/// let port = Port::configure(0, &pool, cfg)?;
+/// let mut queues = port.take_queues().unwrap();
+/// let mut burst = MbufBurst::new();
+/// burst.alloc(&pool, 1, 64, |_, frame| frame.fill(0));
+/// queues.tx[0].tx_burst(&mut burst);
+/// drop(queues);
+/// drop(port);
+/// # Ok(()) }
+/// ```
 pub struct Port<'pool> {
     id: u16,
     mac: [u8; 6],
     rx_queues: u16,
     tx_queues: u16,
     rss_hash_functions: u64,
+    sends_chains: bool,
     started: bool,
     close_on_drop: bool,
     queues_taken: Cell<bool>,
-    _pool: PhantomData<&'pool Mempool<'pool>>,
+    /// Dropped after `Drop::drop` has stopped and closed the port.
+    _claim: Claim,
+    /// Invariant: a `Port<'long>` cannot pass for a `Port<'short>`, or its
+    /// tx queues would take frames from pools that go before it.
+    _pool: Invariant<'pool>,
 }
 
 /// All queues of one port, each to be owned by the lane that polls or sends on it.
-pub struct PortQueues<'port> {
+pub struct PortQueues<'port, 'pool> {
     /// Receive queues, by queue id.
-    pub rx: Vec<RxQueue<'port>>,
+    pub rx: Vec<RxQueue<'port, 'pool>>,
     /// Transmit queues, by queue id.
-    pub tx: Vec<TxQueue<'port>>,
+    pub tx: Vec<TxQueue<'port, 'pool>>,
 }
 
 /// Link state as `rte_eth_link_get_nowait` reports it.
@@ -68,11 +164,14 @@ pub struct PortStats {
 }
 
 impl<'pool> Port<'pool> {
-    /// Configures port `id` with `cfg.rx_queues` rx queues filled from `pool`
-    /// and `cfg.tx_queues` tx queues, as l2fwd does: fast mbuf free when the
-    /// device offers it (every mbuf comes from one pool with refcount 1) and
-    /// no packet-type parsing. With more than one rx queue, RSS over IP
-    /// addresses and TCP/UDP ports, as far as the device offers it (see
+    /// Claims port `id` and configures it with `cfg.rx_queues` rx queues
+    /// filled from `pool` and `cfg.tx_queues` tx queues, with no packet-type
+    /// parsing, as l2fwd does. Its tx queues send mbuf chains (multi-segment
+    /// tx) when the device offers it (see [`Port::sends_chains`]); otherwise
+    /// they drop chains, and use fast mbuf free when the device offers that
+    /// (every mbuf comes from the process's one pool with refcount 1, and
+    /// none is a chain). With more than one rx queue, RSS over IP addresses
+    /// and TCP/UDP ports, as far as the device offers it (see
     /// [`Port::rss_hash_functions`]); without it, the queues are set up all
     /// the same and the device spreads frames over them its own way, if at all.
     pub fn configure(id: u16, pool: &'pool Mempool<'_>, cfg: PortConfig) -> Result<Self, Error> {
@@ -81,6 +180,7 @@ impl<'pool> Port<'pool> {
             op,
             errno: Errno::from_ret(ret),
         };
+        let claim = Claim::take(id)?;
         // SAFETY: plain query on any id.
         if unsafe { ffi::rte_eth_dev_is_valid_port(id) } == 0 {
             return Err(err("lookup", libc::ENODEV));
@@ -117,8 +217,15 @@ impl<'pool> Port<'pool> {
             // A null key: the driver's default.
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hash_functions;
         }
+        // Chains (jumbo frames from mergeable rx buffers or net_pcap) go out
+        // whole where the device can send them; fast free assumes one
+        // segment per mbuf, so it is only for devices that cannot.
+        let multi_segs = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
         let fast_free = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE);
-        if info.tx_offload_capa & fast_free != 0 {
+        let sends_chains = info.tx_offload_capa & multi_segs != 0;
+        if sends_chains {
+            conf.txmode.offloads |= multi_segs;
+        } else if info.tx_offload_capa & fast_free != 0 {
             conf.txmode.offloads |= fast_free;
         }
         // SAFETY: `conf` is a valid configuration that DPDK copies.
@@ -180,9 +287,11 @@ impl<'pool> Port<'pool> {
             rx_queues: cfg.rx_queues,
             tx_queues: cfg.tx_queues,
             rss_hash_functions,
+            sends_chains,
             started: false,
             close_on_drop: true,
             queues_taken: Cell::new(false),
+            _claim: claim,
             _pool: PhantomData,
         })
     }
@@ -258,6 +367,12 @@ impl<'pool> Port<'pool> {
         self.rss_hash_functions
     }
 
+    /// Whether the tx queues send mbuf chains (the device offers multi-segment
+    /// tx). When not, frames that arrived as chains are dropped before tx.
+    pub fn sends_chains(&self) -> bool {
+        self.sends_chains
+    }
+
     /// The link state, without waiting. Polling it also lets drivers such as
     /// virtio_user notice a vhost-user peer that came back.
     pub fn link(&self) -> Option<Link> {
@@ -290,7 +405,7 @@ impl<'pool> Port<'pool> {
 
     /// Hands out the port's rx and tx queues, once: each queue must be used by
     /// one lcore only, which owning it enforces.
-    pub fn take_queues(&self) -> Option<PortQueues<'_>> {
+    pub fn take_queues(&self) -> Option<PortQueues<'_, 'pool>> {
         if self.queues_taken.replace(true) {
             return None;
         }
@@ -306,7 +421,9 @@ impl<'pool> Port<'pool> {
                 .map(|queue| TxQueue {
                     port: self.id,
                     queue,
+                    sends_chains: self.sends_chains,
                     _port: PhantomData,
+                    _pool: PhantomData,
                 })
                 .collect(),
         })
@@ -351,22 +468,70 @@ impl fmt::Display for Link {
 }
 
 /// The receive side of one queue, owned by the lcore that polls it.
-pub struct RxQueue<'port> {
+///
+/// It may move to the lcore that polls it, but not be shared by two:
+///
+/// ```compile_fail,E0277
+/// # use vnf_fwd::dpdk::{Eal, Mempool, Port, PortConfig};
+/// # fn main() -> Result<(), vnf_fwd::dpdk::Error> {
+/// # let eal = Eal::init(&["doc".to_string()])?;
+/// # let pool = Mempool::new(&eal, "pool", 1023, 0, -1)?;
+/// # let cfg = PortConfig { rxd: 256, txd: 256, rx_queues: 1, tx_queues: 1 };
+/// # let port = Port::configure(0, &pool, cfg)?;
+/// let queues = port.take_queues().unwrap();
+/// let rx = &queues.rx[0];
+/// std::thread::scope(|s| {
+///     s.spawn(|| rx.queue()); // error[E0277]: `Cell<()>` cannot be shared between threads safely
+///     s.spawn(|| rx.queue());
+/// });
+/// # Ok(()) }
+/// ```
+///
+/// ```no_run
+/// # use vnf_fwd::dpdk::{Eal, MbufBurst, Mempool, Port, PortConfig};
+/// # fn main() -> Result<(), vnf_fwd::dpdk::Error> {
+/// # let eal = Eal::init(&["doc".to_string()])?;
+/// # let pool = Mempool::new(&eal, "pool", 1023, 0, -1)?;
+/// # let cfg = PortConfig { rxd: 256, txd: 256, rx_queues: 1, tx_queues: 1 };
+/// # let port = Port::configure(0, &pool, cfg)?;
+/// let mut queues = port.take_queues().unwrap();
+/// let mut rx = queues.rx.pop().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || rx.rx_burst(&mut MbufBurst::new(), 32));
+/// });
+/// # Ok(()) }
+/// ```
+pub struct RxQueue<'port, 'pool> {
     port: u16,
     queue: u16,
-    /// Borrows the port (so it cannot close under us); `Cell` makes it `!Sync`:
-    /// one owner, one poller.
-    _port: PhantomData<(&'port (), Cell<()>)>,
+    /// Borrows the port (so it cannot close under us) and its pool; `Cell`
+    /// makes it `!Sync`: one owner, one poller.
+    _port: PhantomData<(&'port (), &'pool (), Cell<()>)>,
 }
 
 /// The transmit side of one queue, owned by the lcore that sends on it.
-pub struct TxQueue<'port> {
+pub struct TxQueue<'port, 'pool> {
     port: u16,
     queue: u16,
+    sends_chains: bool,
+    /// As for [`RxQueue`].
     _port: PhantomData<(&'port (), Cell<()>)>,
+    /// Invariant in `'pool`, as [`Port`] is.
+    _pool: Invariant<'pool>,
 }
 
-impl RxQueue<'_> {
+/// What became of a burst given to [`TxQueue::tx_burst`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Frames the device took.
+    pub sent: usize,
+    /// Frames the queue refused (full), freed.
+    pub queue_full: usize,
+    /// Mbuf chains the port cannot send, freed before tx.
+    pub chained: usize,
+}
+
+impl<'pool> RxQueue<'_, 'pool> {
     /// The port id.
     pub fn port(&self) -> u16 {
         self.port
@@ -379,17 +544,17 @@ impl RxQueue<'_> {
 
     /// Receives up to `max` frames into the empty `burst`; returns how many.
     #[inline]
-    pub fn rx_burst(&mut self, burst: &mut MbufBurst, max: usize) -> usize {
+    pub fn rx_burst(&mut self, burst: &mut MbufBurst<'pool>, max: usize) -> usize {
         let (slots, want) = burst.spare(max);
         // SAFETY: `slots` has room for `want` pointers; this queue is polled by
         // its single owner; received mbufs become owned by the burst.
         let n = unsafe { ffi::vnf_rte_eth_rx_burst(self.port, self.queue, slots, want) };
-        burst.set_len(usize::from(n));
+        burst.set_received(usize::from(n));
         usize::from(n)
     }
 }
 
-impl TxQueue<'_> {
+impl<'pool> TxQueue<'_, 'pool> {
     /// The port id.
     pub fn port(&self) -> u16 {
         self.port
@@ -400,13 +565,29 @@ impl TxQueue<'_> {
         self.queue
     }
 
-    /// Sends the burst; frees what the device did not take. Returns
-    /// `(sent, dropped)`; the burst is empty afterwards.
+    /// Whether the port sends mbuf chains (see [`Port::sends_chains`]).
     #[inline]
-    pub fn tx_burst(&mut self, burst: &mut MbufBurst) -> (usize, usize) {
+    pub fn sends_chains(&self) -> bool {
+        self.sends_chains
+    }
+
+    /// Sends the burst; frees what the device did not take, and before that
+    /// the mbuf chains, if the port cannot send them and the burst has not
+    /// been through [`MbufBurst::retain_frames`] for this queue. The burst is
+    /// empty afterwards.
+    #[inline]
+    pub fn tx_burst(&mut self, burst: &mut MbufBurst<'pool>) -> TxOutcome {
+        let chained = if !self.sends_chains && burst.may_chain() {
+            burst.drop_chains()
+        } else {
+            0
+        };
         let n = burst.len();
         if n == 0 {
-            return (0, 0);
+            return TxOutcome {
+                chained,
+                ..TxOutcome::default()
+            };
         }
         // SAFETY: the first `n` slots hold mbufs owned by the burst; the ones the
         // driver takes belong to it from now on, and `free_from(sent)` releases
@@ -415,7 +596,11 @@ impl TxQueue<'_> {
             ffi::vnf_rte_eth_tx_burst(self.port, self.queue, burst.as_mut_ptr(), n as u16)
         });
         burst.free_from(sent);
-        burst.set_len(0);
-        (sent, n - sent)
+        burst.handed_over();
+        TxOutcome {
+            sent,
+            queue_full: n - sent,
+            chained,
+        }
     }
 }
