@@ -122,7 +122,19 @@ pub fn start(layout: Layout, stop: &'static AtomicBool) -> io::Result<Option<Sin
     if CONSOLE.set(console).is_err() {
         return Err(io::Error::other("the console relay is already running"));
     }
+    // The C side may end the process with exit() (the EAL after printing its
+    // --help, rte_exit): drain then too, or its last lines die in the pipe.
+    // SAFETY: registers a plain extern "C" function that takes no arguments.
+    if unsafe { libc::atexit(drain_at_exit) } != 0 {
+        return Err(io::Error::other("atexit: no room for the console's drain"));
+    }
     Ok(sink)
+}
+
+/// [`drain`] for `atexit`: runs on every `exit()`, Rust's own included
+/// (where [`finish`] has drained already, so it returns at once).
+extern "C" fn drain_at_exit() {
+    drain();
 }
 
 /// Writes one line to stderr (the newline is added): through its outlet once
@@ -155,9 +167,15 @@ pub fn stdout_closed() -> bool {
 /// then is lost. Later writes to fd 1 go to `/dev/null`. For the end of the
 /// process; a no-op before [`start`].
 pub fn drain() {
+    static DRAINED: AtomicBool = AtomicBool::new(false);
     let Some(console) = CONSOLE.get() else {
         return;
     };
+    // Once: a second drain (at exit, after `finish`) would only wait again
+    // on a stalled reader.
+    if DRAINED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let _ = io::stdout().lock().flush();
     // SAFETY: fflush(NULL) flushes every C stdio output stream (DPDK's printf
     // output); their writes go to the pipe, which the relay keeps draining.
