@@ -282,23 +282,32 @@ fn ovs_stop_leaves_other_dpdk_processes_files_alone() {
         "--total-num-mbufs",
         "2048",
     ]);
+    // Whatever happens from here on, the prefix-less files are removed once
+    // the bystander is gone (dropped after it): a failed run must not fail
+    // the next one.
+    let _cleanup = RemoveOnDrop;
+    let (program, args) = testpmd_command(&args);
     let mut bystander = Proc::spawn_with_stdin(
         &dir,
         "bystander",
-        Path::new("/usr/bin/dpdk-testpmd"),
+        &program,
         &args,
         Some("rte"),
         std::process::Stdio::piped(),
     );
-    let end = Instant::now() + Duration::from_secs(30);
-    while !rte.join("mp_socket").exists() || hugepage_files("rtemap_").is_empty() {
-        assert!(
-            Instant::now() < end && bystander.wait_timeout(Duration::ZERO).is_none(),
-            "bystander testpmd did not set up its files\n{}",
-            bystander.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Its memory is all set up once it forwards (pools made, port started):
+    // only then are its hugepage files the ones to compare after ovs-stop.
+    assert!(
+        bystander.wait_for_output("Press enter to exit", Duration::from_secs(30)),
+        "bystander testpmd did not start forwarding\n{}",
+        bystander.output()
+    );
+    assert!(
+        rte.join("mp_socket").exists() && !hugepage_files("rtemap_").is_empty(),
+        "bystander testpmd has no files in {} or no hugepage files\n{}",
+        rte.display(),
+        bystander.output()
+    );
     let pages = hugepage_files("rtemap_");
     let env = [("DPDK_EXTRA", "--no-pci")];
     let ovs = Ovs::private_dir();
@@ -330,9 +339,17 @@ fn ovs_stop_leaves_other_dpdk_processes_files_alone() {
     drop(bystander.child.stdin.take()); // EOF: testpmd stops and exits
     let st = bystander.wait_timeout(Duration::from_secs(20));
     assert!(st.is_some_and(|s| s.success()), "{}", bystander.output());
-    // What a clean exit of a prefix-less DPDK process leaves: its own to remove.
-    let _ = std::fs::remove_dir_all(&rte);
-    for f in hugepage_files("rtemap_") {
-        let _ = std::fs::remove_file(f);
+}
+
+/// Removes what a prefix-less DPDK process leaves (`/var/run/dpdk/rte` and
+/// `rtemap_*` hugepage files), on drop: the bystander test's, pass or fail.
+struct RemoveOnDrop;
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(runtime_dir("rte"));
+        for f in hugepage_files("rtemap_") {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
