@@ -5,9 +5,11 @@
 //! drop them, counted, in the engine's pass over the frames (or, for engines
 //! that make none, in `tx_burst`).
 
+pub mod counters;
+
 use crate::dpdk::{rdtsc, Freed, MbufBurst, RxQueue, TxQueue};
 use crate::engine::Engine;
-use crate::stats::{bump, LaneCounters, LcoreCounters};
+use counters::{bump, LaneCounters, LcoreCounters};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// One forwarding direction as an lcore runs it: frames from `rx`, rewritten
