@@ -98,78 +98,14 @@ pub fn run() -> Result<(), AppError> {
         opts.tx_queues,
     )?;
     let multiqueue = opts.rx_queues > 1 || opts.tx_queues > 1;
-    for l in &lcores {
-        for lane in &l.lanes {
-            let (p, lcore) = (lane.pair, l.lcore);
-            if multiqueue {
-                println!(
-                    "Lcore {lcore}: RX port {} TX port {} (rx queue {}, tx queue {})",
-                    p.rx, p.tx, lane.rx_queue, lane.tx_queue
-                );
-            } else {
-                println!("Lcore {lcore}: RX port {} TX port {}", p.rx, p.tx);
-            }
-        }
+    for line in lane_lines(&lcores, multiqueue) {
+        println!("{line}");
     }
     let stats = Stats::new(&lcores);
-
-    // Every queue's ring full, plus a burst in flight per lane and each lcore's cache.
-    let nb_ports = stats.ports.len() as u32;
-    let per_port = u32::from(opts.rx_queues) * u32::from(opts.rxd)
-        + u32::from(opts.tx_queues) * u32::from(opts.txd)
-        + u32::from(opts.rx_queues) * opts.burst as u32;
-    let nb_mbufs = (nb_ports * (per_port + lcores.len() as u32 * MEMPOOL_CACHE)).max(8192);
+    let nb_mbufs = mbuf_count(&opts, stats.ports.len(), lcores.len());
     let pool = Mempool::new(&eal, "mbuf_pool", nb_mbufs, MEMPOOL_CACHE, -1)?;
 
-    let cfg = PortConfig {
-        rxd: opts.rxd,
-        txd: opts.txd,
-        rx_queues: opts.rx_queues,
-        tx_queues: opts.tx_queues,
-    };
-    let mut without_rss = Vec::new();
-    let mut ports = Vec::with_capacity(stats.ports.len());
-    let mut leave_open = false;
-    for &id in &stats.ports {
-        print!("Initializing port {id}... ");
-        let _ = std::io::stdout().flush();
-        let mut port = Port::configure(id, &pool, cfg)?;
-        port.start()?;
-        let name = port.name();
-        if prepared
-            .virtio_users
-            .iter()
-            .any(|v| v.server && v.name == name)
-        {
-            port.leave_open_at_exit();
-            leave_open = true;
-        }
-        println!("done: ");
-        if opts.promiscuous {
-            // virtio_user without a control queue cannot do it: not worth dying for.
-            if let Err(e) = port.enable_promiscuous() {
-                println!("Warning: {e}; continuing without promiscuous mode");
-            }
-        }
-        if opts.rx_queues > 1 {
-            match port.rss_hash_functions() {
-                0 => without_rss.push(id),
-                hf => println!(
-                    "Port {id}: RSS over {} rx queues (hash functions {hf:#x})",
-                    opts.rx_queues
-                ),
-            }
-        }
-        println!("Port {id}, MAC address: {}\n", fmt_mac(port.mac()));
-        ports.push(port);
-    }
-    if !without_rss.is_empty() {
-        println!(
-            "Notice: port(s) {} offer no RSS over IP/TCP/UDP; their {} rx queues are set up anyway and the device decides which queue gets a frame (virtio_user: the queue the switch sends on)",
-            list(&without_rss),
-            opts.rx_queues
-        );
-    }
+    let (ports, leave_open) = open_ports(&opts, &pool, &stats.ports, &prepared.virtio_users)?;
     let names = ports.iter().map(Port::name).collect();
     let live = Arc::new(Live::new(stats, names, opts.record_core_cycles));
     // Machines can still read the counters through --metrics-addr or the
@@ -244,6 +180,94 @@ pub fn run() -> Result<(), AppError> {
     drop(eal);
     println!("Bye...");
     outcome
+}
+
+/// The lines that say which lcore polls which rx queue and sends on which tx
+/// queue (l2fwd's "Lcore N: RX port A TX port B", queues added when there are
+/// several).
+fn lane_lines(lcores: &[LcorePlan], multiqueue: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for l in lcores {
+        for lane in &l.lanes {
+            let (p, lcore) = (lane.pair, l.lcore);
+            lines.push(if multiqueue {
+                format!(
+                    "Lcore {lcore}: RX port {} TX port {} (rx queue {}, tx queue {})",
+                    p.rx, p.tx, lane.rx_queue, lane.tx_queue
+                )
+            } else {
+                format!("Lcore {lcore}: RX port {} TX port {}", p.rx, p.tx)
+            });
+        }
+    }
+    lines
+}
+
+/// The pool's size: every queue's ring full, plus a burst in flight per rx
+/// queue and each lcore's cache, for `ports` ports and `lcores` lcores; at
+/// least 8192, as l2fwd.
+fn mbuf_count(opts: &Options, ports: usize, lcores: usize) -> u32 {
+    let per_port = u32::from(opts.rx_queues) * u32::from(opts.rxd)
+        + u32::from(opts.tx_queues) * u32::from(opts.txd)
+        + u32::from(opts.rx_queues) * opts.burst as u32;
+    (ports as u32 * (per_port + lcores as u32 * MEMPOOL_CACHE)).max(8192)
+}
+
+/// Configures and starts the ports `ids`, as l2fwd prints it; returns them,
+/// and whether some stay open at exit (`server=1` virtio_user ports, whose
+/// switch must not see the socket close under it).
+fn open_ports<'p>(
+    opts: &Options,
+    pool: &'p Mempool<'_>,
+    ids: &[u16],
+    virtio_users: &[VirtioUser],
+) -> Result<(Vec<Port<'p>>, bool), AppError> {
+    let cfg = PortConfig {
+        rxd: opts.rxd,
+        txd: opts.txd,
+        rx_queues: opts.rx_queues,
+        tx_queues: opts.tx_queues,
+    };
+    let mut without_rss = Vec::new();
+    let mut ports = Vec::with_capacity(ids.len());
+    let mut leave_open = false;
+    for &id in ids {
+        print!("Initializing port {id}... ");
+        let _ = std::io::stdout().flush();
+        let mut port = Port::configure(id, pool, cfg)?;
+        port.start()?;
+        let name = port.name();
+        if virtio_users.iter().any(|v| v.server && v.name == name) {
+            port.leave_open_at_exit();
+            leave_open = true;
+        }
+        println!("done: ");
+        if opts.promiscuous {
+            // virtio_user without a control queue cannot do it: not worth dying for.
+            if let Err(e) = port.enable_promiscuous() {
+                println!("Warning: {e}; continuing without promiscuous mode");
+            }
+        }
+        if opts.rx_queues > 1 {
+            match port.rss_hash_functions() {
+                0 => without_rss.push(id),
+                hf => println!(
+                    "Port {id}: RSS over {} rx queues (hash functions {hf:#x})",
+                    opts.rx_queues
+                ),
+            }
+        }
+        println!("Port {id}, MAC address: {}\n", fmt_mac(port.mac()));
+        ports.push(port);
+    }
+    if !without_rss.is_empty() {
+        println!(
+            "Notice: port(s) {} offer no RSS over IP/TCP/UDP; their {} rx queues are set up anyway and the device decides which queue gets a frame (virtio_user: the queue the switch sends on)",
+            list(&without_rss),
+            opts.rx_queues
+        );
+    }
+    Ok((ports, leave_open))
 }
 
 /// What a SIGINT or SIGTERM during EAL initialisation does before the
@@ -431,4 +455,59 @@ fn mac_of(ports: &[Port<'_>], id: u16) -> [u8; 6] {
         .iter()
         .find(|p| p.id() == id)
         .map_or([0; 6], Port::mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcore(lcore: u32, lanes: &[(u16, u16, u16, u16)]) -> LcorePlan {
+        LcorePlan {
+            lcore,
+            lanes: lanes
+                .iter()
+                .map(|&(rx, tx, rx_queue, tx_queue)| LanePlan {
+                    pair: PortPair { rx, tx },
+                    rx_queue,
+                    tx_queue,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn lane_lines_as_l2fwd_prints_them() {
+        let plan = [lcore(1, &[(0, 1, 0, 0)]), lcore(2, &[(1, 0, 0, 0)])];
+        assert_eq!(
+            lane_lines(&plan, false),
+            [
+                "Lcore 1: RX port 0 TX port 1",
+                "Lcore 2: RX port 1 TX port 0"
+            ]
+        );
+        let plan = [lcore(0, &[(0, 1, 1, 0)])];
+        assert_eq!(
+            lane_lines(&plan, true),
+            ["Lcore 0: RX port 0 TX port 1 (rx queue 1, tx queue 0)"]
+        );
+    }
+
+    #[test]
+    fn mbuf_count_covers_rings_bursts_and_caches() {
+        let opts = match cli::parse("vnf-fwd", &["-p".into(), "3".into()]) {
+            Ok(Command::Run(opts)) => opts,
+            other => panic!("{other:?}"),
+        };
+        // l2fwd's defaults: 8192 at least.
+        assert_eq!(mbuf_count(&opts, 2, 1), 8192);
+        let big = Options {
+            rxd: 4096,
+            txd: 4096,
+            rx_queues: 2,
+            tx_queues: 2,
+            ..opts
+        };
+        let per_port = 2 * 4096 + 2 * 4096 + 2 * 64;
+        assert_eq!(mbuf_count(&big, 2, 2), 2 * (per_port + 2 * 256));
+    }
 }
