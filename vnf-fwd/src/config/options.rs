@@ -1,10 +1,9 @@
 //! The command line: l2fwd's application options (`-p PORTMASK [-P] [-q NQ]
 //! [-T PERIOD] [--no-mac-updating] [--portmap CONFIG]`) plus the forwarding
-//! mode, ring sizes and queue counts, and l2fwd's port pairing and lcore
-//! assignment, extended from ports to queues.
+//! mode, ring sizes, queue counts and the outputs. What the ports and lcores
+//! make of them is [`crate::plan`]'s.
 //!
-//! Everything here is plain data and pure functions: DPDK is only consulted by
-//! the caller, which passes in the port and lcore ids the EAL reported.
+//! Everything here is plain data and pure functions; DPDK is not consulted.
 //!
 //! The reference is DPDK 22.11's `examples/l2fwd/main.c`. Every well-formed
 //! command line l2fwd accepts is accepted here, with the same meaning. Inputs
@@ -83,8 +82,8 @@ const TXQ: Bounds = Bounds {
 /// Whitespace as C's `isspace` sees it: `strtoul` skips it before a number.
 const C_SPACE: &[char] = &[' ', '\t', '\n', '\x0b', '\x0c', '\r'];
 
-/// Everything that can be wrong with the command line or with the port and
-/// lcore plan it asks for. Each message is one line naming the bad value.
+/// Everything that can be wrong with the command line. Each message is one
+/// line naming the bad value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// clap rejected the command line (unknown flag, missing `-p`, missing
