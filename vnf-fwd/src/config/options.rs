@@ -289,7 +289,7 @@ struct AppArgs {
     positional: Vec<String>,
 }
 
-/// Splits argv at the first `--`: (EAL args including argv[0], app args after `--`).
+/// Splits argv at the first `--`: (EAL args including argv\[0\], app args after `--`).
 /// With no `--`, all args are EAL args and the app args are empty.
 pub fn split_args(argv: &[String]) -> (Vec<String>, Vec<String>) {
     // argv[0] is the program name, never the separator.

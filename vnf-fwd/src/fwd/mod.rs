@@ -52,7 +52,7 @@ pub struct PollConfig {
 }
 
 /// Polls the lanes until `stop` is set. `tick`, when given (on the main
-/// lcore), is called every [`TICK_EVERY`] iterations: statistics and link
+/// lcore), is called every `TICK_EVERY` iterations: statistics and link
 /// polling live there, off the fast path.
 pub fn poll<E: Engine>(
     work: &mut LcoreWork<'_, '_, E>,

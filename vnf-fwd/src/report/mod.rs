@@ -1,7 +1,7 @@
 //! Reporting: one live snapshot of the counters, [`Live`], and its formats:
 //! the text block (l2fwd's layout, [`text`]), JSON lines
 //! (`--stats-format json`, [`json`]), the Prometheus text format
-//! ([`prometheus`]), served over HTTP by [`http`] (`--metrics-addr`), and the
+//! ([`prometheus`]), served over HTTP by `http` (`--metrics-addr`), and the
 //! values of the DPDK telemetry command ([`telemetry`]). All of them read the
 //! per-lane counters with Relaxed loads and the gauges the main lcore
 //! publishes; none of them touches the fast path.
