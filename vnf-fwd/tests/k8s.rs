@@ -22,7 +22,7 @@ fn manifests_validate_and_match_the_container_tests() {
     let out = check(&[]);
     let text = output_text(&out);
     assert!(out.status.success(), "containers/k8s/check failed:\n{text}");
-    for pod in ["vnf-fwd", "vnf-fwd-multus"] {
+    for pod in ["vnf-fwd", "vnf-fwd-multus", "vnf-fwd-deploy"] {
         assert!(
             text.contains(&format!(
                 "pod {pod} runs the container tests' command line and mounts"
@@ -97,4 +97,22 @@ fn a_pod_that_drifts_from_the_container_tests_is_caught() {
         );
         assert!(err.contains(want), "case {i}: wanted {want}: {err}");
     }
+}
+
+#[test]
+fn deployment_replicas_need_a_socket_directory_each() {
+    let dir = TempDir::new("k8s-deploy");
+    let deploy =
+        std::fs::read_to_string(containers_dir().join("k8s/vnf-fwd-deployment.yaml")).unwrap();
+    let shared = deploy.replacen("subPathExpr: $(POD_NAME)", "subPathExpr: shared", 1);
+    assert_ne!(shared, deploy);
+    let file = dir.join("deploy.yaml");
+    std::fs::write(&file, shared).unwrap();
+    let out = check(&[&file]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a directory per replica"),
+        "{}",
+        output_text(&out)
+    );
 }
