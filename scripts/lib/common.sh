@@ -186,7 +186,11 @@ ensure_docker() {
     fi
     docker info >/dev/null 2>&1 && return 0
     say "starting dockerd (log: $DOCKERD_LOG)"
-    setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    # With its descriptors above 2 closed: the daemon outlives us and must not
+    # keep what we hold open, e.g. the DPDK lock of `flock LOCK script`.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    setsid bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-"; done; exec dockerd' \
+        >>"$DOCKERD_LOG" 2>&1 </dev/null &
     local i
     for ((i = 0; i < 300; i++)); do
         docker info >/dev/null 2>&1 && return 0
