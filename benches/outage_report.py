@@ -89,8 +89,13 @@ def cmd_summary(a):
     groups = OrderedDict()
     for r in rows:
         groups.setdefault((r["case"], r["kind"], r["forwarder"]), []).append(r)
+    # Baselines, OVS restarts, VNF restarts; each by port kind; vnf-fwd (any
+    # label) first, then testpmd and l2fwd.
+    order = {"none": 0, "ovs": 1, "vnf": 2, "server": 0, "client": 1, "testpmd": 1, "l2fwd": 2}
+    keys = sorted(groups, key=lambda k: (order.get(k[0], 9), order.get(k[1], 9), order.get(k[2], 0)))
     table = []
-    for (event, kind, fwd), rs in groups.items():
+    for event, kind, fwd in keys:
+        rs = groups[(event, kind, fwd)]
         ok = [r for r in rs if r["outage_ms"] != "failed"]
         failed = len(rs) - len(ok)
         vals = [math.inf if r["outage_ms"] == "never" else float(r["outage_ms"]) for r in ok if r["outage_ms"] != ""]
