@@ -1265,3 +1265,159 @@ fn tap_sees_every_frame_of_a_tcp_transfer() {
         &["waf"],
     );
 }
+
+/// What a stream a -> b and a ping a -> b saw while an action ran on the chain.
+struct Outage {
+    /// Datagrams sent and received.
+    sent: usize,
+    received: usize,
+    /// The longest time between two datagrams' arrivals, ms.
+    gap_ms: f64,
+    /// Pings (every 20 ms) sent and answered.
+    pings: (u32, u32),
+    /// How long the action took.
+    took: Duration,
+}
+
+/// `count` datagrams a -> b, 3 ms apart, and a ping every 20 ms, while
+/// `action` runs (once the stream crosses the chain).
+fn under_stream(dir: &TempDir, chain: &Chain, count: usize, action: impl FnOnce()) -> Outage {
+    let before = chain.counters();
+    let mut ping = None;
+    let (mut took, mut done_at) = (Duration::ZERO, 0.0);
+    let run = udp_during(dir, SERIES_A, SERIES_B, (count, 3), || {
+        wait_until(
+            "the stream crosses the chain",
+            Duration::from_secs(10),
+            || match chain.counters().since(&before).ports["s3-out-b"][1] {
+                n if n >= 50 => Ok(()),
+                n => Err(format!("{n} frames out of s3-out-b")),
+            },
+            String::new,
+        );
+        let args = strings(&[
+            "netns",
+            "exec",
+            SERIES_A.netns,
+            "ping",
+            "-i",
+            "0.02",
+            SERIES_B.ip,
+        ]);
+        let p = Proc::spawn(dir, "ping", Path::new("ip"), &args, None);
+        let t0 = Instant::now();
+        action();
+        took = t0.elapsed();
+        done_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        std::thread::sleep(Duration::from_millis(300));
+        p.signal(libc::SIGINT);
+        ping = Some(p);
+    });
+    let mut ping = ping.unwrap();
+    assert!(
+        ping.wait_timeout(Duration::from_secs(5)).is_some(),
+        "ping did not stop"
+    );
+    let text = ping.out();
+    let summary = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("ping output:\n{}", ping.output()));
+    let number = |i: usize| -> u32 {
+        summary
+            .split(", ")
+            .nth(i)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        run.times.last().is_some_and(|&t| t > done_at),
+        "the stream outlasted the action (it took {took:.1?})"
+    );
+    Outage {
+        sent: run.sent_frames.len(),
+        received: run.datagrams,
+        gap_ms: run
+            .times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max)
+            * 1000.0,
+        pings: (number(0), number(1)),
+        took,
+    }
+}
+
+#[test]
+fn restart_vnf_loses_no_frame() {
+    let _lock = dpdk_lock();
+    images();
+    let dir = TempDir::new("chain-restart-vnf");
+    let ovs = Ovs::start_switch();
+    let mut chain = Chain::up(&ovs, &chain_file("series3"));
+    ping_and_pin(SERIES_A, SERIES_B);
+    const N: usize = 3000;
+    // ips (on_down = "stop": nothing goes around it) and waf (bypass: its
+    // neighbours reach it through groups), each twice: the second instance
+    // has new names (-q0/-q1), the third the first's again.
+    for (round, vnf) in ["ips", "waf", "ips", "waf"].iter().enumerate() {
+        let o = under_stream(&dir, &chain, N, || {
+            let out = chain.run(&["restart-vnf", vnf]);
+            eprint!("{out}");
+        });
+        eprintln!(
+            "restart-vnf {vnf} (round {round}) took {:.1?}: {} of {} datagrams arrived, longest gap {:.0} ms; \
+             pings answered {} of {}",
+            o.took, o.received, o.sent, o.gap_ms, o.pings.1, o.pings.0
+        );
+        assert_eq!(
+            (o.sent, o.received),
+            (N, N),
+            "restart-vnf {vnf} lost frames"
+        );
+        assert_eq!(o.pings.1, o.pings.0, "restart-vnf {vnf}: a ping lost");
+        if round == 0 {
+            let c = chain.counters();
+            let link = |p: &str| c.links.get(p).map(String::as_str);
+            assert_eq!(link("series3-ips-q0"), Some("up"), "{c:#?}");
+            assert_eq!(link("series3-ips-p0"), None, "old ports removed: {c:#?}");
+        }
+    }
+    // The same stream across stop-vnf and start-vnf, for contrast.
+    let o = under_stream(&dir, &chain, N, || {
+        chain.run(&["stop-vnf", "ips"]);
+        chain.run(&["start-vnf", "ips"]);
+    });
+    eprintln!(
+        "stop-vnf + start-vnf ips took {:.1?}: {} of {} datagrams arrived ({} lost), \
+         longest gap {:.0} ms; pings answered {} of {}",
+        o.took,
+        o.received,
+        o.sent,
+        o.sent - o.received,
+        o.gap_ms,
+        o.pings.1,
+        o.pings.0
+    );
+    assert!(o.received < o.sent, "a stop loses frames");
+    // Every hop counts each frame once on the instances now up; and after a
+    // restore (what a vswitchd restart re-adds) too.
+    series_exchange(&dir, &chain, 30, 20);
+    chain.run(&["restore"]);
+    series_exchange(&dir, &chain, 20, 30);
+    chain.down();
+    assert_torn_down(
+        &ovs,
+        "series3",
+        &[SERIES_A.netns, SERIES_B.netns],
+        &["s3-out-a", "s3-out-b"],
+        &["ips", "waf", "dpi"],
+    );
+}
