@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .base import LINK_TIMEOUT, OVS_DIR, ROOT, STATE_DIR, TAG, ChainError, run, say
+from .base import LINK_TIMEOUT, OVS_DIR, ROOT, SCRIPTS, STATE_DIR, TAG, ChainError, run, say
 from .ovs import CHAIN_KEY, port_states
 from .state import save_state
 
@@ -119,20 +119,23 @@ def remove_socket_dir(path):
 
 def vnf_command(chain, v):
     """vnf-fwd's command line (after the image, or the binary): EAL options
-    with one server=1 virtio_user vdev per port, then l2fwd's options."""
+    with one server=1 virtio_user vdev per port, then l2fwd's options, as
+    scripts/lib/forwarder-cmdline (every script's) spells them."""
     sock_dir = CONTAINER_SOCKET_DIR if v.run == "container" else str(vnf_socket_dir(chain, v))
-    eal = ["--lcores", v.lcores, "-n", "1", "-m", str(v.memory), "--file-prefix", v.prefix(chain.name), "--no-pci"]
+    opts = ["--forwarder", "vnf-fwd", "--args-only", "--lcores", v.lcores, "--channels", "1",
+            "--mem", f"-m {v.memory}", "--file-prefix", v.prefix(chain.name), "--no-pci"]
     for i, port in enumerate(v.ports):
         mac = f"02:00:00:01:{v.index + (0x80 if v.tap else 0):02x}:{i:02x}"
-        eal += ["--vdev", f"net_virtio_user{i},mac={mac},path={sock_dir}/{port},server=1,queue_size={v.queue_size}"]
+        opts += ["--vdev", f"net_virtio_user{i},mac={mac},path={sock_dir}/{port},server=1,queue_size={v.queue_size}"]
     nports = len(v.ports)
-    app = ["-p", f"{(1 << nports) - 1:#x}", "-q", str(-(-nports // v.n_lcores)), "--mode", v.mode,
-           "-T", str(v.stats_period), "--rxd", str(v.rxd), "--txd", str(v.txd)]
+    opts += ["--portmask", f"{(1 << nports) - 1:#x}", "--queues", str(-(-nports // v.n_lcores)), "--mode", v.mode,
+             "--stats-period", str(v.stats_period), "--rxd", str(v.rxd), "--txd", str(v.txd)]
     if v.mode == "l2fwd" and not v.mac_updating:
-        app.append("--no-mac-updating")
+        opts.append("--no-mac-updating")
     if v.idle_yield:
-        app.append("--idle-yield")
-    return eal + ["--"] + app + v.extra
+        opts.append("--idle-yield")
+    # One argv element per line.
+    return run([str(SCRIPTS / "lib/forwarder-cmdline"), *opts, "--", *v.extra]).split("\n")[:-1]
 
 
 def image(v):
