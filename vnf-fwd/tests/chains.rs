@@ -1367,9 +1367,17 @@ fn restart_vnf_loses_no_frame() {
     // ips (on_down = "stop": nothing goes around it) and waf (bypass: its
     // neighbours reach it through groups), each twice: the second instance
     // has new names (-q0/-q1), the third the first's again.
+    // The third is an upgrade: another image (here the same one under another name).
+    let upgrade = format!("{}-upgrade", docker::image("vnf-fwd"));
+    let out = docker(&["tag", &docker::image("vnf-fwd"), &upgrade]);
+    assert!(out.status.success(), "{}", output_text(&out));
     for (round, vnf) in ["ips", "waf", "ips", "waf"].iter().enumerate() {
         let o = under_stream(&dir, &chain, N, || {
-            let out = chain.run(&["restart-vnf", vnf]);
+            let out = if round == 2 {
+                chain.run(&["restart-vnf", vnf, "--image", &upgrade])
+            } else {
+                chain.run(&["restart-vnf", vnf])
+            };
             eprint!("{out}");
         });
         eprintln!(
@@ -1390,6 +1398,17 @@ fn restart_vnf_loses_no_frame() {
             assert_eq!(link("series3-ips-p0"), None, "old ports removed: {c:#?}");
         }
     }
+    let out = docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.Image}}",
+        "vnf-chain-series3-ips",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        upgrade,
+        "ips upgraded"
+    );
     // The same stream across stop-vnf and start-vnf, for contrast.
     let o = under_stream(&dir, &chain, N, || {
         chain.run(&["stop-vnf", "ips"]);
@@ -1413,11 +1432,69 @@ fn restart_vnf_loses_no_frame() {
     chain.run(&["restore"]);
     series_exchange(&dir, &chain, 20, 30);
     chain.down();
+    docker(&["rmi", &upgrade]);
     assert_torn_down(
         &ovs,
         "series3",
         &[SERIES_A.netns, SERIES_B.netns],
         &["s3-out-a", "s3-out-b"],
         &["ips", "waf", "dpi"],
+    );
+}
+
+#[test]
+fn restart_vnf_of_a_host_process() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("chain-restart-process");
+    // passive.toml with its tap as a host process of the binary under test.
+    let text = std::fs::read_to_string(chain_file("passive")).unwrap();
+    let process = text.replacen(
+        "[[tap]]\n",
+        &format!(
+            "[[tap]]\nrun = \"process\"\nbinary = \"{}\"\n",
+            vnf_fwd().display()
+        ),
+        1,
+    );
+    let file = dir.join("passive.toml");
+    std::fs::write(&file, process).unwrap();
+    let (a, b) = (
+        Host {
+            netns: "pv-host-a",
+            ip: "198.18.2.1",
+        },
+        Host {
+            netns: "pv-host-b",
+            ip: "198.18.2.2",
+        },
+    );
+    let ovs = Ovs::start_switch();
+    let mut chain = Chain::up(&ovs, &file);
+    ping_and_pin(a, b);
+    let refused = chain.output(&["restart-vnf", "waf", "--image", "x"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("--image is for containers"), "{err}");
+    // Twice: the second instance's names, then the first's again; each time
+    // the old instance's DPDK files go and the tap gets its copies.
+    for (port, prefix, old) in [
+        ("passive-waf-q0", "passive-waf-q", "passive-waf"),
+        ("passive-waf-p0", "passive-waf", "passive-waf-q"),
+    ] {
+        eprint!("{}", chain.run(&["restart-vnf", "waf"]));
+        assert!(runtime_dir(prefix).exists(), "{prefix} runs");
+        assert_no_leftovers(old);
+        let d = exchange(&dir, &chain, (a, b), (30, 20), intact, Through::Tap, |d| {
+            d.vnfs.get(&("waf".into(), 0)) == Some(&[50, 50, 0])
+        });
+        assert_eq!(d.ports.get(port), Some(&[50, 50, 0, 50]), "{d:#?}");
+    }
+    chain.down();
+    assert_torn_down(
+        &ovs,
+        "passive",
+        &[a.netns, b.netns],
+        &["pv-out-a", "pv-out-b"],
+        &["waf", "waf-q"],
     );
 }
