@@ -1265,3 +1265,236 @@ fn tap_sees_every_frame_of_a_tcp_transfer() {
         &["waf"],
     );
 }
+
+/// What a stream a -> b and a ping a -> b saw while an action ran on the chain.
+struct Outage {
+    /// Datagrams sent and received.
+    sent: usize,
+    received: usize,
+    /// The longest time between two datagrams' arrivals, ms.
+    gap_ms: f64,
+    /// Pings (every 20 ms) sent and answered.
+    pings: (u32, u32),
+    /// How long the action took.
+    took: Duration,
+}
+
+/// `count` datagrams a -> b, 3 ms apart, and a ping every 20 ms, while
+/// `action` runs (once the stream crosses the chain).
+fn under_stream(dir: &TempDir, chain: &Chain, count: usize, action: impl FnOnce()) -> Outage {
+    let before = chain.counters();
+    let mut ping = None;
+    let (mut took, mut done_at) = (Duration::ZERO, 0.0);
+    let run = udp_during(dir, SERIES_A, SERIES_B, (count, 3), || {
+        wait_until(
+            "the stream crosses the chain",
+            Duration::from_secs(10),
+            || match chain.counters().since(&before).ports["s3-out-b"][1] {
+                n if n >= 50 => Ok(()),
+                n => Err(format!("{n} frames out of s3-out-b")),
+            },
+            String::new,
+        );
+        let args = strings(&[
+            "netns",
+            "exec",
+            SERIES_A.netns,
+            "ping",
+            "-i",
+            "0.02",
+            SERIES_B.ip,
+        ]);
+        let p = Proc::spawn(dir, "ping", Path::new("ip"), &args, None);
+        let t0 = Instant::now();
+        action();
+        took = t0.elapsed();
+        done_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        std::thread::sleep(Duration::from_millis(300));
+        p.signal(libc::SIGINT);
+        ping = Some(p);
+    });
+    let mut ping = ping.unwrap();
+    assert!(
+        ping.wait_timeout(Duration::from_secs(5)).is_some(),
+        "ping did not stop"
+    );
+    let text = ping.out();
+    let summary = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("ping output:\n{}", ping.output()));
+    let number = |i: usize| -> u32 {
+        summary
+            .split(", ")
+            .nth(i)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        run.times.last().is_some_and(|&t| t > done_at),
+        "the stream outlasted the action (it took {took:.1?})"
+    );
+    Outage {
+        sent: run.sent_frames.len(),
+        received: run.datagrams,
+        gap_ms: run
+            .times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max)
+            * 1000.0,
+        pings: (number(0), number(1)),
+        took,
+    }
+}
+
+#[test]
+fn restart_vnf_loses_no_frame() {
+    let _lock = dpdk_lock();
+    images();
+    let dir = TempDir::new("chain-restart-vnf");
+    let ovs = Ovs::start_switch();
+    let mut chain = Chain::up(&ovs, &chain_file("series3"));
+    ping_and_pin(SERIES_A, SERIES_B);
+    const N: usize = 3000;
+    // ips (on_down = "stop": nothing goes around it) and waf (bypass: its
+    // neighbours reach it through groups), each twice: the second instance
+    // has new names (-q0/-q1), the third the first's again.
+    // The third is an upgrade: another image (here the same one under another name).
+    let upgrade = format!("{}-upgrade", docker::image("vnf-fwd"));
+    let out = docker(&["tag", &docker::image("vnf-fwd"), &upgrade]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    for (round, vnf) in ["ips", "waf", "ips", "waf"].iter().enumerate() {
+        let o = under_stream(&dir, &chain, N, || {
+            let out = if round == 2 {
+                chain.run(&["restart-vnf", vnf, "--image", &upgrade])
+            } else {
+                chain.run(&["restart-vnf", vnf])
+            };
+            eprint!("{out}");
+        });
+        eprintln!(
+            "restart-vnf {vnf} (round {round}) took {:.1?}: {} of {} datagrams arrived, longest gap {:.0} ms; \
+             pings answered {} of {}",
+            o.took, o.received, o.sent, o.gap_ms, o.pings.1, o.pings.0
+        );
+        assert_eq!(
+            (o.sent, o.received),
+            (N, N),
+            "restart-vnf {vnf} lost frames"
+        );
+        assert_eq!(o.pings.1, o.pings.0, "restart-vnf {vnf}: a ping lost");
+        if round == 0 {
+            let c = chain.counters();
+            let link = |p: &str| c.links.get(p).map(String::as_str);
+            assert_eq!(link("series3-ips-q0"), Some("up"), "{c:#?}");
+            assert_eq!(link("series3-ips-p0"), None, "old ports removed: {c:#?}");
+        }
+    }
+    let out = docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.Image}}",
+        "vnf-chain-series3-ips",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        upgrade,
+        "ips upgraded"
+    );
+    // The same stream across stop-vnf and start-vnf, for contrast.
+    let o = under_stream(&dir, &chain, N, || {
+        chain.run(&["stop-vnf", "ips"]);
+        chain.run(&["start-vnf", "ips"]);
+    });
+    eprintln!(
+        "stop-vnf + start-vnf ips took {:.1?}: {} of {} datagrams arrived ({} lost), \
+         longest gap {:.0} ms; pings answered {} of {}",
+        o.took,
+        o.received,
+        o.sent,
+        o.sent - o.received,
+        o.gap_ms,
+        o.pings.1,
+        o.pings.0
+    );
+    assert!(o.received < o.sent, "a stop loses frames");
+    // Every hop counts each frame once on the instances now up; and after a
+    // restore (what a vswitchd restart re-adds) too.
+    series_exchange(&dir, &chain, 30, 20);
+    chain.run(&["restore"]);
+    series_exchange(&dir, &chain, 20, 30);
+    chain.down();
+    docker(&["rmi", &upgrade]);
+    assert_torn_down(
+        &ovs,
+        "series3",
+        &[SERIES_A.netns, SERIES_B.netns],
+        &["s3-out-a", "s3-out-b"],
+        &["ips", "waf", "dpi"],
+    );
+}
+
+#[test]
+fn restart_vnf_of_a_host_process() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("chain-restart-process");
+    // passive.toml with its tap as a host process of the binary under test.
+    let text = std::fs::read_to_string(chain_file("passive")).unwrap();
+    let process = text.replacen(
+        "[[tap]]\n",
+        &format!(
+            "[[tap]]\nrun = \"process\"\nbinary = \"{}\"\n",
+            vnf_fwd().display()
+        ),
+        1,
+    );
+    let file = dir.join("passive.toml");
+    std::fs::write(&file, process).unwrap();
+    let (a, b) = (
+        Host {
+            netns: "pv-host-a",
+            ip: "198.18.2.1",
+        },
+        Host {
+            netns: "pv-host-b",
+            ip: "198.18.2.2",
+        },
+    );
+    let ovs = Ovs::start_switch();
+    let mut chain = Chain::up(&ovs, &file);
+    ping_and_pin(a, b);
+    let refused = chain.output(&["restart-vnf", "waf", "--image", "x"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("--image is for containers"), "{err}");
+    // Twice: the second instance's names, then the first's again; each time
+    // the old instance's DPDK files go and the tap gets its copies.
+    for (port, prefix, old) in [
+        ("passive-waf-q0", "passive-waf-q", "passive-waf"),
+        ("passive-waf-p0", "passive-waf", "passive-waf-q"),
+    ] {
+        eprint!("{}", chain.run(&["restart-vnf", "waf"]));
+        assert!(runtime_dir(prefix).exists(), "{prefix} runs");
+        assert_no_leftovers(old);
+        let d = exchange(&dir, &chain, (a, b), (30, 20), intact, Through::Tap, |d| {
+            d.vnfs.get(&("waf".into(), 0)) == Some(&[50, 50, 0])
+        });
+        assert_eq!(d.ports.get(port), Some(&[50, 50, 0, 50]), "{d:#?}");
+    }
+    chain.down();
+    assert_torn_down(
+        &ovs,
+        "passive",
+        &[a.netns, b.netns],
+        &["pv-out-a", "pv-out-b"],
+        &["waf", "waf-q"],
+    );
+}
