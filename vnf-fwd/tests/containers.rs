@@ -23,7 +23,7 @@ const SESSION: [&str; 6] = ["--rate", "10", "--count", "0:100", "--count", "1:20
 /// `docker stop`'s grace period before SIGKILL.
 const STOP_TIMEOUT: u64 = 10;
 
-/// The images' own user (`VNF_USER` in containers/lib.sh, the Dockerfiles' `USER`).
+/// The images' own user (`VNF_USER` in scripts/lib/common.sh, the Dockerfiles' `USER`).
 const VNF_USER: &str = "10001:10001";
 
 /// How the containers are run.
