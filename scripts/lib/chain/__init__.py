@@ -1,5 +1,5 @@
 """Service chains through OVS-DPDK: the engine of scripts/chain (which sets
-the OVS_* environment of scripts/lib/ovs.sh and runs `python3 -m chain`).
+the OVS_* environment of scripts/lib/common.sh (ovs_env) and runs `python3 -m chain`).
 
 A chain file (TOML) names two outside ports (a NIC, or a veth pair into a
 network namespace that plays the outside host), an ordered list of VNFs

@@ -1,5 +1,5 @@
 """What every part of the package uses: the environment scripts/chain sets
-(scripts/lib/ovs.sh's OVS_* variables), the one error type, and running a command."""
+(scripts/lib/common.sh's ovs_env: OVS_* variables), the one error type, and running a command."""
 
 import os
 import subprocess
@@ -15,7 +15,7 @@ ROOT = SCRIPTS.parent
 OVS_DIR = Path(os.environ["OVS_RUNDIR"])
 OVS_STATE_DIR = Path(os.environ.get("OVS_STATE_DIR", "/usr/local/var/lib/vnf-fwd-ovs"))
 
-# scripts/lib/ovs.sh has the same default: ovs-start --vswitchd-only reads the flows saved here.
+# scripts/lib/common.sh's ovs_env has the same default: ovs-start --vswitchd-only reads the flows saved here.
 STATE_DIR = Path(os.environ.get("CHAIN_STATE_DIR", OVS_STATE_DIR / "chains"))
 TAG = os.environ.get("TAG", "latest")
 

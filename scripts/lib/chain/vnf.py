@@ -149,7 +149,7 @@ def docker_flags(security):
 
 def ensure_docker():
     # ROOT as an argument, not in the script: any path works.
-    run(["bash", "-c", '. "$1/containers/lib.sh" && ensure_docker', "bash", str(ROOT)])
+    run(["bash", "-c", '. "$1/scripts/lib/common.sh" && SAY_FD=2 && docker_env && ensure_docker', "bash", str(ROOT)])
 
 
 def image_user(img):
