@@ -16,5 +16,6 @@ pub mod fwd;
 pub mod gen;
 pub mod logging;
 pub mod metrics;
+pub mod reattach;
 pub mod setup;
 pub mod stats;

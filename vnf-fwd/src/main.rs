@@ -6,17 +6,18 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use vnf_fwd::cli::{self, Command, LanePlan, LcorePlan, Mode, Options, PortPair, StatsFormat};
 use vnf_fwd::dpdk::{
-    self, console, rdtsc, register_telemetry_command, signal, Eal, Link, Mempool, Port, PortConfig,
-    RxQueue, TxQueue,
+    self, console, rdtsc, register_telemetry_command, signal, Eal, Link, Mempool, Pause, Port,
+    PortConfig, RxQueue, TxQueue,
 };
 use vnf_fwd::eal_args::{self, Prepared, VirtioUser};
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
-use vnf_fwd::fwd::{poll, Lane, LcoreWork, PollConfig};
+use vnf_fwd::fwd::{poll, Duty, Lane, LcoreWork, PollConfig};
 use vnf_fwd::log_event;
 use vnf_fwd::metrics::{self, JsonLines, Live, MetricsServer};
+use vnf_fwd::reattach::{self, Next};
 use vnf_fwd::setup::{fmt_mac, wait_for_links};
 use vnf_fwd::stats::Stats;
 
@@ -26,6 +27,9 @@ const MEMPOOL_CACHE: u32 = 256;
 const LINK_WAIT: Duration = Duration::from_secs(9);
 /// How often the main lcore polls link state (virtio_user reconnects only when polled).
 const LINK_POLL_MS: u64 = 250;
+/// How long a re-attach waits for the worker lcores to park: they look every
+/// few hundred µs at most, unless one is stuck in a driver.
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 enum AppError {
@@ -35,8 +39,12 @@ enum AppError {
     Dpdk(#[from] dpdk::Error),
     #[error(transparent)]
     EalArgs(#[from] eal_args::Error),
-    #[error("port {port}: the vhost-user switch closed {path}; virtio_user as a client cannot reconnect, so vnf-fwd exits for its supervisor to restart it (ports with server=1 and OVS dpdkvhostuserclient survive switch restarts)")]
-    SwitchGone { port: u16, path: String },
+    #[error("port {port}: the vhost-user switch closed {path} and {why}; vnf-fwd exits for its supervisor to restart it (ports with server=1 and OVS dpdkvhostuserclient survive switch restarts)")]
+    SwitchGone {
+        port: u16,
+        path: String,
+        why: String,
+    },
     #[error("internal error in the forwarding plan: {0}")]
     Plan(String),
     #[error("argument {0:?} is not valid UTF-8")]
@@ -322,7 +330,7 @@ struct Run<'a, 'p> {
     opts: &'a Options,
     lcores: &'a [LcorePlan],
     ports: &'a [Port<'p>],
-    pool: &'a Mempool<'a>,
+    pool: &'p Mempool<'p>,
     live: &'a Live,
     stop: &'a AtomicBool,
     virtio_users: &'a [VirtioUser],
@@ -407,6 +415,7 @@ impl Run<'_, '_> {
         };
         let stop = self.stop;
         let hz = self.eal.tsc_hz();
+        let pause = Pause::default();
         let mut monitor = Monitor::new(
             self.ports,
             self.pool,
@@ -415,28 +424,34 @@ impl Run<'_, '_> {
             self.opts.stats_period_secs,
             hz,
         );
-        monitor.watch_client_vdevs(self.virtio_users, stop);
+        monitor.watch_client_vdevs(
+            self.virtio_users,
+            stop,
+            &pause,
+            Duration::from_secs(self.opts.reconnect_timeout_secs),
+        );
         monitor.publish_gauges();
         self.live.set_forwarding(true);
-        let worker = |mut w: LcoreWork<'_, '_, E>| poll(&mut w, cfg, stop, None);
-        self.eal.launch(workers, &worker, stop, || {
-            let mut tick = || monitor.tick(rdtsc());
-            match main_work {
-                Some(mut w) => {
-                    println!("entering main loop on lcore {main}");
-                    poll(&mut w, cfg, stop, Some(&mut tick));
-                }
-                // The main lcore forwards nothing: it only reports.
-                None => {
-                    while !stop.load(Relaxed) {
-                        tick();
-                        std::thread::sleep(Duration::from_millis(1));
+        let worker = |mut w: LcoreWork<'_, '_, E>| poll(&mut w, cfg, stop, Duty::Worker(&pause));
+        self.eal
+            .launch_pausable(workers, &worker, stop, &pause, || {
+                let mut tick = || monitor.tick(rdtsc());
+                match main_work {
+                    Some(mut w) => {
+                        println!("entering main loop on lcore {main}");
+                        poll(&mut w, cfg, stop, Duty::Main(&mut tick));
+                    }
+                    // The main lcore forwards nothing: it only reports.
+                    None => {
+                        while !stop.load(Relaxed) {
+                            tick();
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
                     }
                 }
-            }
-        })?;
-        if let Some((port, path)) = monitor.switch_gone.take() {
-            return Err(AppError::SwitchGone { port, path });
+            })?;
+        if let Some((port, path, why)) = monitor.switch_gone.take() {
+            return Err(AppError::SwitchGone { port, path, why });
         }
         let why = if console::stdout_closed() {
             "Stdout closed"
@@ -463,11 +478,23 @@ fn list(items: &[u16]) -> String {
         .join(", ")
 }
 
+/// A port that is a virtio_user client of a vhost-user switch, which DPDK
+/// 22.11 does not reconnect: vnf-fwd re-attaches it.
+struct Client {
+    /// The vhost-user socket.
+    path: String,
+    /// The vdev's devargs, to probe it again with.
+    devargs: String,
+    /// Since when its switch has been gone, while it is.
+    gone_since: Option<Instant>,
+}
+
 /// The main lcore's periodic duties: the statistics printout, link polling,
-/// and the gauges the metrics readers see.
+/// re-attaching client ports whose switch came back, and the gauges the
+/// metrics readers see.
 struct Monitor<'a, 'p> {
     ports: &'a [Port<'p>],
-    pool: &'a Mempool<'a>,
+    pool: &'p Mempool<'p>,
     live: &'a Live,
     printer: &'a mut Printer,
     links: Vec<Option<Link>>,
@@ -475,18 +502,21 @@ struct Monitor<'a, 'p> {
     links_every: u64,
     next_stats: u64,
     next_links: u64,
-    /// Ports that are virtio_user clients (their vhost-user socket path), which
-    /// DPDK 22.11 cannot reconnect once the switch has gone.
-    clients: Vec<Option<String>>,
+    /// The client-mode virtio_user ports, by position in `ports`.
+    clients: Vec<Option<Client>>,
     stop: Option<&'a AtomicBool>,
-    /// Set when a client port lost its switch: (port, socket path).
-    switch_gone: Option<(u16, String)>,
+    pause: Option<&'a Pause>,
+    /// `--reconnect-timeout`.
+    reconnect_timeout: Duration,
+    /// Set when a client port's switch did not come back: (port, socket
+    /// path, why).
+    switch_gone: Option<(u16, String, String)>,
 }
 
 impl<'a, 'p> Monitor<'a, 'p> {
     fn new(
         ports: &'a [Port<'p>],
-        pool: &'a Mempool<'a>,
+        pool: &'p Mempool<'p>,
         live: &'a Live,
         printer: &'a mut Printer,
         period_secs: u64,
@@ -504,24 +534,41 @@ impl<'a, 'p> Monitor<'a, 'p> {
             links_every: hz / 1000 * LINK_POLL_MS,
             next_stats: now.saturating_add(stats_every),
             next_links: now,
-            clients: vec![None; ports.len()],
+            clients: ports.iter().map(|_| None).collect(),
             stop: None,
+            pause: None,
+            reconnect_timeout: Duration::ZERO,
             switch_gone: None,
         }
     }
 
-    /// Makes the loss of a client-mode virtio_user port's switch fatal: it
+    /// Watches the client-mode virtio_user ports among `vdevs`: when one
+    /// loses its switch, waits up to `timeout` for the socket to accept again
+    /// and re-attaches the port with the workers held in `pause`; otherwise
     /// sets `stop` and records the port in `switch_gone`.
-    fn watch_client_vdevs(&mut self, vdevs: &[VirtioUser], stop: &'a AtomicBool) {
+    fn watch_client_vdevs(
+        &mut self,
+        vdevs: &[VirtioUser],
+        stop: &'a AtomicBool,
+        pause: &'a Pause,
+        timeout: Duration,
+    ) {
         for (port, slot) in self.ports.iter().zip(self.clients.iter_mut()) {
             let name = port.name();
             *slot = vdevs
                 .iter()
                 .find(|v| !v.server && v.name == name)
-                .and_then(|v| v.path.as_ref())
-                .map(|p| p.display().to_string());
+                .and_then(|v| {
+                    Some(Client {
+                        path: v.path.as_ref()?.display().to_string(),
+                        devargs: v.args.clone(),
+                        gone_since: None,
+                    })
+                });
         }
         self.stop = Some(stop);
+        self.pause = Some(pause);
+        self.reconnect_timeout = timeout;
     }
 
     /// Publishes the link states and the pool's in-use count for the readers.
@@ -543,35 +590,149 @@ impl<'a, 'p> Monitor<'a, 'p> {
             self.next_stats = now + self.stats_every;
         }
         if now >= self.next_links {
-            for ((port, last), client) in self
-                .ports
-                .iter()
-                .zip(self.links.iter_mut())
-                .zip(&self.clients)
-            {
-                let link = port.link();
-                if link == *last {
-                    continue;
-                }
-                match link {
-                    Some(l) => log_event!("Port {} {l}", port.id()),
-                    None => log_event!("Port {} link state unknown", port.id()),
-                }
-                let was_up = last.is_some_and(|l| l.up);
-                if let (true, Some(path), Some(stop)) =
-                    (was_up && !link.is_some_and(|l| l.up), client, self.stop)
-                {
-                    log_event!(
-                        "Port {}: vhost-user switch gone from {path}; stopping",
-                        port.id()
-                    );
-                    self.switch_gone.get_or_insert((port.id(), path.clone()));
-                    stop.store(true, Relaxed);
-                }
-                *last = link;
+            for i in 0..self.ports.len() {
+                self.poll_link(i);
             }
             self.publish_gauges();
-            self.next_links = now + self.links_every;
+            self.next_links = rdtsc() + self.links_every;
+        }
+    }
+
+    /// Reads port `i`'s link and acts on a change; for a client port whose
+    /// switch is gone, decides whether to wait, re-attach or give up instead.
+    fn poll_link(&mut self, i: usize) {
+        let port = &self.ports[i];
+        let id = port.id();
+        if let Some(since) = self.clients[i].as_ref().and_then(|c| c.gone_since) {
+            // Its link is not read meanwhile: each read of a dead virtio_user
+            // port arms a driver alarm that a removal must not race.
+            let path = self.clients[i].as_ref().map_or("", |c| c.path.as_str());
+            let accepts = reattach::accepts(std::path::Path::new(path));
+            match reattach::next(since.elapsed(), self.reconnect_timeout, accepts) {
+                Next::Wait => {}
+                Next::GiveUp => self.give_up(i),
+                Next::Reattach => self.reattach(i),
+            }
+            return;
+        }
+        let link = port.link();
+        let last = self.links[i];
+        if link == last {
+            return;
+        }
+        match link {
+            Some(l) => log_event!("Port {id} {l}"),
+            None => log_event!("Port {id} link state unknown"),
+        }
+        self.links[i] = link;
+        let lost = reattach::lost(last.is_some_and(|l| l.up), link.is_some_and(|l| l.up));
+        let Some(client) = self.clients[i].as_mut().filter(|_| lost) else {
+            return;
+        };
+        if self.reconnect_timeout.is_zero() {
+            log_event!(
+                "Port {id}: vhost-user switch gone from {}; stopping",
+                client.path
+            );
+            self.give_up(i);
+            return;
+        }
+        log_event!(
+            "Port {id}: vhost-user switch gone from {}; waiting up to {} s for it to come back",
+            client.path,
+            self.reconnect_timeout.as_secs()
+        );
+        client.gone_since = Some(Instant::now());
+    }
+
+    /// Ends the run: client port `i`'s switch is not coming back.
+    fn give_up(&mut self, i: usize) {
+        let Some(client) = &self.clients[i] else {
+            return;
+        };
+        let why = if self.reconnect_timeout.is_zero() {
+            "re-attaching is off (--reconnect-timeout 0)".to_string()
+        } else {
+            format!(
+                "did not come back within {} s (--reconnect-timeout)",
+                self.reconnect_timeout.as_secs()
+            )
+        };
+        if !self.reconnect_timeout.is_zero() {
+            log_event!(
+                "Port {}: vhost-user switch {why}; stopping",
+                self.ports[i].id()
+            );
+        }
+        self.switch_gone
+            .get_or_insert((self.ports[i].id(), client.path.clone(), why));
+        if let Some(stop) = self.stop {
+            stop.store(true, Relaxed);
+        }
+    }
+
+    /// Re-attaches client port `i` with the workers parked, retrying while
+    /// its socket refuses until the timeout; each step logged with its time.
+    fn reattach(&mut self, i: usize) {
+        let (Some(stop), Some(pause), Some(client)) = (self.stop, self.pause, &self.clients[i])
+        else {
+            return;
+        };
+        let port = &self.ports[i];
+        let id = port.id();
+        let Some(since) = client.gone_since else {
+            return;
+        };
+        log_event!(
+            "Port {id}: vhost-user switch back at {}; re-attaching",
+            client.path
+        );
+        let t0 = Instant::now();
+        let Some(paused) = pause.hold(stop, PAUSE_TIMEOUT) else {
+            if !stop.load(Relaxed) {
+                log_event!("Port {id}: re-attach: lcores did not pause within {PAUSE_TIMEOUT:?}; trying again");
+            }
+            return;
+        };
+        log_event!(
+            "Port {id}: re-attach: lcores paused ({} ms)",
+            reattach::millis(t0.elapsed())
+        );
+        loop {
+            let result = port.reattach(&paused, self.pool, &client.devargs, |step, took| {
+                log_event!(
+                    "Port {id}: re-attach: {} ({} ms)",
+                    step.name(),
+                    reattach::millis(took)
+                );
+            });
+            let Err(e) = result else { break };
+            log_event!("Port {id}: re-attach failed: {e}");
+            // The port is stopped or gone: the workers stay parked (and the
+            // main lcore here) until it is back or the run ends.
+            loop {
+                if stop.load(Relaxed) {
+                    return;
+                }
+                if since.elapsed() >= self.reconnect_timeout {
+                    drop(paused);
+                    self.give_up(i);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(LINK_POLL_MS));
+                if reattach::accepts(std::path::Path::new(&client.path)) {
+                    break;
+                }
+            }
+        }
+        drop(paused);
+        log_event!(
+            "Port {id}: re-attached; lcores resumed ({} ms in all, {} ms after the switch went)",
+            reattach::millis(t0.elapsed()),
+            reattach::millis(since.elapsed())
+        );
+        if let Some(c) = self.clients[i].as_mut() {
+            c.gone_since = None;
         }
     }
 }
