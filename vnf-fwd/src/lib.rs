@@ -3,8 +3,10 @@
 //!
 //! Layers: [`dpdk`] (the safe layer over `dpdk-sys`, the only `unsafe` code),
 //! [`engine`] (pure per-frame rewrites), [`fwd`] (the per-lcore poll loop),
-//! [`cli`] and [`stats`] (plain data), [`metrics`] (the counters for machines:
-//! JSON lines, Prometheus, DPDK telemetry), and the binaries on top.
+//! [`cli`] and [`stats`] (plain data), [`reattach`] (the re-attach policy's
+//! decisions for client ports whose switch restarted), [`metrics`] (the
+//! counters for machines: JSON lines, Prometheus, DPDK telemetry), and the
+//! binaries on top.
 
 #![deny(unsafe_code)]
 

@@ -715,8 +715,9 @@ impl<'a, 'p> Monitor<'a, 'p> {
                     return;
                 }
                 if since.elapsed() >= self.reconnect_timeout {
-                    drop(paused);
+                    // Stop first: resumed workers must not poll the port.
                     self.give_up(i);
+                    drop(paused);
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(LINK_POLL_MS));
