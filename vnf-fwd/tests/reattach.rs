@@ -1,11 +1,16 @@
 //! Re-attach in place: virtio_user ports in client mode (OVS `dpdkvhostuser`)
 //! come back in the same vnf-fwd process after an OVS restart, and
-//! `--reconnect-timeout` bounds the wait for a switch that stays away.
+//! `--reconnect-timeout` bounds the wait for a switch that stays away, and a
+//! failed re-attach is tried again.
 
 mod common;
 
 use common::ovs::Ovs;
 use common::*;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The write-up's pktgen session: port 0 sends 100, port 1 sends 200, 10 % rate.
@@ -138,6 +143,105 @@ fn reconnect_timeout_expiry_exits_1_with_one_line() {
         out.contains("waiting up to 2 s for it to come back"),
         "{out}"
     );
+    assert_eq!(
+        final_port_stats(&out),
+        vec![(0, [100, 200, 0]), (1, [200, 100, 0])],
+        "{out}"
+    );
+    assert!(out.contains("Mbufs not returned to the pool: 0"), "{out}");
+    assert_no_leftovers(&prefix);
+}
+
+/// Something that accepts on a switch's socket path and hangs up at once,
+/// as no vhost-user switch does: a re-attach probes it and fails. Stops and
+/// removes its socket on drop.
+struct Impostor {
+    path: PathBuf,
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Impostor {
+    fn listen(path: &str) -> Impostor {
+        let path = PathBuf::from(path);
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        listener.set_nonblocking(true).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let done = done.clone();
+            move || {
+                while !done.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((conn, _)) => drop(conn),
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            }
+        });
+        Impostor {
+            path,
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A re-attach that fails (the socket accepts, but no switch answers) leaves
+/// the port removed and the lcores parked; it is tried again until the real
+/// switch is back, and then the same process forwards the session exactly.
+#[test]
+fn a_failed_reattach_is_retried_until_the_switch_is_back() {
+    let _lock = dpdk_lock();
+    let dir = TempDir::new("reattach-retry");
+    let ovs = Ovs::start("server");
+    let (mut fwd, prefix) = start_forwarder(&dir, &ovs, "fwd-retry", &["-p", "0x3", "-T", "0"]);
+    ovs.script("ovs-stop", &[]);
+    {
+        let _impostor = Impostor::listen(&ovs.socket(2));
+        wait_until(
+            "a failed re-attach",
+            Duration::from_secs(30),
+            || {
+                if fwd.out().contains("] Port 0: re-attach failed: ") {
+                    Ok(())
+                } else {
+                    Err("none yet".into())
+                }
+            },
+            || fwd.output(),
+        );
+    }
+    // The switch comes back (afresh: its ports and flows made again).
+    ovs.script("ovs-start", &[]);
+    ovs.script("ovs-ports", &["--kind", "server"]);
+    ovs.script("ovs-flows", &[]);
+    wait_until(
+        "both ports re-attached",
+        Duration::from_secs(30),
+        || match fwd.out().matches("re-attached; lcores resumed").count() {
+            2 => Ok(()),
+            n => Err(format!("{n} re-attached")),
+        },
+        || fwd.output(),
+    );
+    ovs.wait_links_up(&[2, 3], || fwd.output());
+    session(&dir, &ovs, "gen");
+    ovs.assert_flows(1);
+    let st = fwd.terminate(Duration::from_secs(10));
+    assert!(st.is_some_and(|s| s.success()), "{}", fwd.output());
+    assert!(!fwd.err().contains("PANIC"), "{}", fwd.output());
+    let out = fwd.out();
     assert_eq!(
         final_port_stats(&out),
         vec![(0, [100, 200, 0]), (1, [200, 100, 0])],
