@@ -24,11 +24,6 @@ uint16_t vnf_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
 	return rte_eth_tx_burst(port_id, queue_id, tx_pkts, nb_pkts);
 }
 
-struct rte_mbuf *vnf_rte_pktmbuf_alloc(struct rte_mempool *mp)
-{
-	return rte_pktmbuf_alloc(mp);
-}
-
 int vnf_rte_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
 			       unsigned int count)
 {
@@ -38,11 +33,6 @@ int vnf_rte_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
 void vnf_rte_pktmbuf_free(struct rte_mbuf *m)
 {
 	rte_pktmbuf_free(m);
-}
-
-unsigned int vnf_rte_lcore_id(void)
-{
-	return rte_lcore_id();
 }
 
 uint64_t vnf_rte_rdtsc(void)

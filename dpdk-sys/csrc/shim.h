@@ -1,6 +1,8 @@
 /*
  * Out-of-line copies of the DPDK static-inline functions and macros that Rust
- * needs. Each is one call per burst (or per setup step), never per packet.
+ * needs. rx/tx burst and bulk alloc are one call per burst; the mbuf free is
+ * per frame, for the few a burst refuses or drops; the rest serve set-up and
+ * statistics.
  */
 #ifndef VNF_SHIM_H
 #define VNF_SHIM_H
@@ -17,12 +19,10 @@ uint16_t vnf_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
 uint16_t vnf_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
 			      struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
 
-struct rte_mbuf *vnf_rte_pktmbuf_alloc(struct rte_mempool *mp);
 int vnf_rte_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
 			       unsigned int count);
 void vnf_rte_pktmbuf_free(struct rte_mbuf *m);
 
-unsigned int vnf_rte_lcore_id(void);
 uint64_t vnf_rte_rdtsc(void);
 unsigned int vnf_rte_mempool_in_use_count(const struct rte_mempool *mp);
 

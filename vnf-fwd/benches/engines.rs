@@ -5,11 +5,17 @@
 //!
 //!   cargo bench -p vnf-fwd --bench engines
 
+/// vnf-gen's frame builder, shared as source: it lives in the generator's
+/// binary, not in the forwarder's library.
+#[allow(dead_code)]
+#[path = "../src/bin/vnf-gen/gen.rs"]
+mod gen;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gen::{template, FlowSpec};
 use std::hint::black_box;
 use std::time::Duration;
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
-use vnf_fwd::gen::{template, FlowSpec};
 
 /// Frames per burst: vnf-fwd's and testpmd's default `--burst`.
 const BURST: usize = 32;

@@ -14,8 +14,8 @@ mod common;
 use common::frames::*;
 use common::*;
 use std::time::Duration;
+use vnf_fwd::config::mac::fmt_mac;
 use vnf_fwd::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
-use vnf_fwd::setup::fmt_mac;
 
 /// Overwrites `frame` from byte 64 on with bytes that never repeat at a
 /// segment-sized period (the counting pattern of `frames` repeats every 256

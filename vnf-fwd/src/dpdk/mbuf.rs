@@ -5,7 +5,8 @@ use super::{Mempool, TxQueue};
 use std::marker::PhantomData;
 use std::ptr;
 
-/// The largest burst `rx_burst` is asked for (`--burst` is checked against it).
+/// The largest burst `rx_burst` is asked for: the upper bound of `--burst`
+/// (vnf-fwd and vnf-gen take their limit from here).
 pub const MAX_BURST: usize = 512;
 
 /// Frames rewritten together while the next as many are prefetched.

@@ -1,4 +1,5 @@
-//! The safe layer over `dpdk-sys`: the only module of the crate with `unsafe`.
+//! The safe layer over `dpdk-sys`: with [`crate::os`], the only module of the
+//! crate with `unsafe`.
 //!
 //! Resources free themselves in `Drop` and borrow what they depend on, so the
 //! compiler enforces DPDK's teardown order: queues before their [`Port`], ports
@@ -8,14 +9,12 @@
 
 #![allow(unsafe_code)]
 
-pub mod console;
 mod eal;
 mod hotplug;
 mod mbuf;
 mod mempool;
 mod pause;
 mod port;
-pub mod signal;
 mod telemetry;
 
 pub use eal::{remove_runtime_dir, runtime_dir, Eal};

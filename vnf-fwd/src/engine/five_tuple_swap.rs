@@ -1,7 +1,7 @@
 //! testpmd's `5tswap` forwarding mode.
 
 use super::wire::{
-    EthernetFrame, Ipv4Packet, Ipv6Packet, PortPair, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_TCP,
+    EthernetFrame, Ipv4Packet, Ipv6Packet, L4Ports, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_TCP,
     IPPROTO_UDP, IPV4_MIN_HDR_LEN, IPV6_HDR_LEN,
 };
 use super::Engine;
@@ -61,7 +61,7 @@ fn swap_l3_l4(frame: &mut [u8], ethertype: u16, l3: usize) -> Option<()> {
         _ => return None,
     };
     if next_header == IPPROTO_UDP || next_header == IPPROTO_TCP {
-        PortPair::new_checked(packet.get_mut(l4..)?)?.swap_ports();
+        L4Ports::new_checked(packet.get_mut(l4..)?)?.swap_ports();
     }
     Some(())
 }

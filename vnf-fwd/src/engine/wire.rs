@@ -234,12 +234,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
 ///
 /// One view serves both protocols because the ports are all the engines touch.
 #[derive(Debug)]
-pub struct PortPair<T: AsRef<[u8]>> {
+pub struct L4Ports<T: AsRef<[u8]>> {
     /// The L4 header; at least [`PORTS_LEN`] bytes long.
     buffer: T,
 }
 
-impl<T: AsRef<[u8]>> PortPair<T> {
+impl<T: AsRef<[u8]>> L4Ports<T> {
     /// Wraps `buffer`, or returns `None` if it is too short to hold both ports.
     #[inline]
     pub fn new_checked(buffer: T) -> Option<Self> {
@@ -250,7 +250,7 @@ impl<T: AsRef<[u8]>> PortPair<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> PortPair<T> {
+impl<T: AsRef<[u8]> + AsMut<[u8]>> L4Ports<T> {
     /// Swaps the source and destination ports.
     #[inline]
     pub fn swap_ports(&mut self) {
@@ -270,7 +270,7 @@ mod tests {
             assert_eq!(EthernetFrame::new_checked(b).is_some(), len >= 14, "{len}");
             assert_eq!(Ipv4Packet::new_checked(b).is_some(), len >= 20, "{len}");
             assert_eq!(Ipv6Packet::new_checked(b).is_some(), len >= 40, "{len}");
-            assert_eq!(PortPair::new_checked(b).is_some(), len >= 4, "{len}");
+            assert_eq!(L4Ports::new_checked(b).is_some(), len >= 4, "{len}");
         }
     }
 
@@ -347,7 +347,7 @@ mod tests {
     #[test]
     fn ports() {
         let mut buf = [0x12, 0x34, 0x56, 0x78, 0x9a];
-        PortPair::new_checked(&mut buf[..]).unwrap().swap_ports();
+        L4Ports::new_checked(&mut buf[..]).unwrap().swap_ports();
         assert_eq!(buf, [0x56, 0x78, 0x12, 0x34, 0x9a]);
     }
 }

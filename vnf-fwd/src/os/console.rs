@@ -5,7 +5,7 @@
 //!
 //! [`start`] replaces file descriptor 1 with the write end of a pipe owned by
 //! the process. A relay thread drains that pipe at once into a bounded buffer
-//! (an [`Outlet`]), and a writer thread copies the buffer to the real stdout.
+//! (an `Outlet`), and a writer thread copies the buffer to the real stdout.
 //! A reader that stops reading (a stopped `cat`, a full pipe, Ctrl-S on a
 //! terminal) stalls only that writer thread: the buffer drops what does not
 //! fit and, once there is room again, says in the stream how many bytes went.
@@ -163,7 +163,7 @@ pub fn stdout_closed() -> bool {
 }
 
 /// Hands everything written so far to the writers and gives them
-/// [`DRAIN_DEADLINE`] to write it; what a stalled reader has not taken by
+/// `DRAIN_DEADLINE` to write it; what a stalled reader has not taken by
 /// then is lost. Later writes to fd 1 go to `/dev/null`. For the end of the
 /// process; a no-op before [`start`].
 pub fn drain() {

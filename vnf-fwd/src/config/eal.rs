@@ -19,28 +19,14 @@
 //! - A client vdev (no `server=1`) needs a socket that accepts connections, or
 //!   the vdev fails to probe and the port is missing; a server vdev
 //!   (`server=1`) fails to bind over a stale socket file and then waits in EAL
-//!   init for the switch. [`check_sockets`] checks both before EAL init.
+//!   init for the switch. [`check_sockets`](super::system::check_sockets)
+//!   checks both before EAL init, apart from this module's pure functions.
 //!
 //! Options are recognised the way the EAL's `getopt_long` does: `--opt value`,
 //! `--opt=value`, unambiguous prefixes of long options, short options with an
 //! attached value (`-c0x3`), and parsing stops at `--`.
 
-use std::io;
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
-
-/// The longest socket path the kernel takes: `sun_path` is 108 bytes with its
-/// NUL. DPDK copies longer paths truncated and so binds or connects elsewhere.
-const SUN_PATH_MAX: usize = 107;
-
-/// How long a connection probe may wait. Connecting to a Unix socket completes
-/// without `accept` unless the listener's queue is full, which only a hung
-/// server lets happen; without a limit the probe would hang with it.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+use std::path::PathBuf;
 
 /// Whether an EAL long option takes a value (`has_arg` in `getopt_long`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -127,8 +113,8 @@ pub struct Prepared {
     pub virtio_users: Vec<VirtioUser>,
 }
 
-/// What is wrong with the EAL arguments or a vhost-user socket. Each message
-/// is one line naming the vdev, path or option and what to do instead.
+/// What is wrong with the EAL arguments. Each message is one line naming the
+/// vdev or option and what to do instead.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No `argv[0]`: the EAL skips the first argument, so there is nowhere to
@@ -176,85 +162,6 @@ pub enum Error {
         other: String,
         /// The shared path.
         path: PathBuf,
-    },
-    /// A path the kernel cannot take whole (DPDK would truncate it).
-    #[error("{vdev}: socket path {} is {len} bytes; Unix socket paths must be at most {SUN_PATH_MAX} bytes", path.display())]
-    PathTooLong {
-        /// The vdev name.
-        vdev: String,
-        /// The path.
-        path: PathBuf,
-        /// Its length in bytes.
-        len: usize,
-    },
-    /// Client: nothing at the path.
-    #[error("{vdev}: vhost-user socket {} does not exist (is the switch running and the port created?)", path.display())]
-    NotFound {
-        /// The vdev name.
-        vdev: String,
-        /// The path.
-        path: PathBuf,
-    },
-    /// Client: something other than a socket or a character device at the path.
-    #[error("{vdev}: {} is not a socket (expected the switch's vhost-user socket)", path.display())]
-    NotSocket {
-        /// The vdev name.
-        vdev: String,
-        /// The path.
-        path: PathBuf,
-    },
-    /// Client: a socket nobody listens on (a stopped switch, or a
-    /// `dpdkvhostuserclient` port, which wants `server=1` here).
-    #[error("{vdev}: vhost-user socket {} refuses connections (is the switch running? a dpdkvhostuserclient port needs server=1 here)", path.display())]
-    Refused {
-        /// The vdev name.
-        vdev: String,
-        /// The path.
-        path: PathBuf,
-    },
-    /// Client: a listener whose queue is full, i.e. a hung server.
-    #[error("{vdev}: vhost-user socket {} did not take a connection within {}s (is the process serving it hung?)", path.display(), CONNECT_TIMEOUT.as_secs())]
-    Unresponsive {
-        /// The vdev name.
-        vdev: String,
-        /// The path.
-        path: PathBuf,
-    },
-    /// Server: a live listener already owns the path, so bind would fail.
-    #[error("{vdev}: another process is serving {}; stop it or choose another path= (server=1 creates the socket itself)", path.display())]
-    InUse {
-        /// The vdev name.
-        vdev: String,
-        /// The path.
-        path: PathBuf,
-    },
-    /// Server: a file that is not a socket is in the way; it is not ours to delete.
-    #[error("{vdev}: {} exists and is not a socket; move it away or choose another path= (server=1 creates the socket there)", path.display())]
-    Occupied {
-        /// The vdev name.
-        vdev: String,
-        /// The path.
-        path: PathBuf,
-    },
-    /// Server: the socket's directory is missing, so bind would fail.
-    #[error("{vdev}: directory {} for the server=1 socket does not exist; create it or fix path=", dir.display())]
-    NoDir {
-        /// The vdev name.
-        vdev: String,
-        /// The missing directory.
-        dir: PathBuf,
-    },
-    /// Anything else the filesystem or a connection attempt reported.
-    #[error("{vdev}: cannot {action} {}: {source}", path.display())]
-    Io {
-        /// The vdev name.
-        vdev: String,
-        /// What was being done, e.g. "connect to".
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
     },
 }
 
@@ -304,6 +211,70 @@ fn resolve_long(name: &str) -> Option<(&'static str, Arity)> {
     }
 }
 
+/// One recognised long option, read as the EAL's `getopt_long` reads it.
+struct LongOption {
+    /// Its full name (`socket-mem`, also for `--socket`).
+    name: &'static str,
+    /// Its value, if it has one.
+    value: Option<String>,
+    /// Where the value is: the index of its word in `args` and its byte
+    /// offset in that word (after the `=` of `--opt=value`, else 0).
+    value_at: (usize, usize),
+}
+
+/// The long options of `args` (argv[0] first) in order, up to `--`: exact
+/// names and unambiguous prefixes, `--opt value` and `--opt=value`, skipping
+/// short options and their values.
+fn long_options(args: &[String]) -> Vec<LongOption> {
+    let mut found = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (long, None),
+            };
+            let Some((name, arity)) = resolve_long(name) else {
+                continue;
+            };
+            let (value, value_at) = match (arity, inline) {
+                // `--flag=x` is an EAL error, so it sets nothing here.
+                (Arity::None, Some(_)) => continue,
+                (Arity::None | Arity::Optional, None) => (None, (i - 1, 0)),
+                (_, Some(v)) => (Some(v.to_owned()), (i - 1, arg.len() - v.len())),
+                // getopt takes the next word whatever it looks like.
+                (Arity::Required, None) => match args.get(i) {
+                    Some(v) => {
+                        i += 1;
+                        (Some(v.clone()), (i - 1, 0))
+                    }
+                    None => (None, (i - 1, 0)),
+                },
+            };
+            found.push(LongOption {
+                name,
+                value,
+                value_at,
+            });
+        } else if let Some(cluster) = arg.strip_prefix('-') {
+            // The first short option that takes a value ends the cluster; its
+            // value is the rest of the word, or the next word.
+            if let Some(at) = cluster.find(SHORT_WITH_VALUE) {
+                if cluster.len() == at + 1 {
+                    i += 1;
+                }
+            }
+        }
+        // Anything else is a bare word, which getopt moves past the options.
+    }
+    found
+}
+
 /// Reads the options this module acts on from `args` (argv[0] first).
 fn scan(args: &[String]) -> EalView {
     let mut view = EalView {
@@ -316,38 +287,8 @@ fn scan(args: &[String]) -> EalView {
         primary: true,
         file_prefix: None,
     };
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        if arg == "--" {
-            break;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((name, value)) => (name, Some(value.to_owned())),
-                None => (long, None),
-            };
-            let Some((option, arity)) = resolve_long(name) else {
-                continue;
-            };
-            let value = match arity {
-                // `--flag=x` is an EAL error, so it sets nothing here.
-                Arity::None if inline.is_some() => continue,
-                Arity::None => None,
-                // getopt takes the next word whatever it looks like.
-                Arity::Required => inline.or_else(|| rest.next().cloned()),
-                Arity::Optional => inline,
-            };
-            apply(&mut view, option, value);
-        } else if let Some(cluster) = arg.strip_prefix('-') {
-            // The first short option that takes a value ends the cluster; its
-            // value is the rest of the word, or the next word.
-            if let Some(at) = cluster.find(SHORT_WITH_VALUE) {
-                if cluster.len() == at + 1 {
-                    rest.next();
-                }
-            }
-        }
-        // Anything else is a bare word, which getopt moves past the options.
+    for option in long_options(args) {
+        apply(&mut view, option.name, option.value);
     }
     view
 }
@@ -528,216 +469,6 @@ pub fn prepare(eal_args: &[String]) -> Result<Prepared, Error> {
     })
 }
 
-/// The outcome of one connection attempt.
-enum Probe {
-    /// Something listens and took the connection (now closed again).
-    Listening,
-    /// Nobody listens: `ECONNREFUSED`.
-    Refused,
-    /// Something listens but its queue stayed full for [`CONNECT_TIMEOUT`].
-    Stalled,
-    /// Any other error.
-    Failed(io::Error),
-}
-
-/// Connects to the socket at `path` and closes the connection right away.
-fn probe(path: &Path) -> Probe {
-    let (done, outcome) = mpsc::channel();
-    let target = path.to_path_buf();
-    // On a full queue connect() blocks until the server accepts, so it runs on
-    // its own thread; after a timeout that thread is left to finish or not.
-    let spawned = thread::Builder::new()
-        .name("vhost-probe".into())
-        .spawn(move || {
-            // The receiver may be gone after a timeout; nothing to tell then.
-            let _ = done.send(UnixStream::connect(target).map(drop));
-        });
-    if let Err(e) = spawned {
-        return Probe::Failed(e);
-    }
-    match outcome.recv_timeout(CONNECT_TIMEOUT) {
-        Ok(Ok(())) => Probe::Listening,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Probe::Refused,
-        Ok(Err(e)) => Probe::Failed(e),
-        Err(_) => Probe::Stalled,
-    }
-}
-
-/// Refuses a socket path the kernel would not take whole.
-fn check_length(vdev: &str, path: &Path) -> Result<(), Error> {
-    let len = path.as_os_str().len();
-    if len > SUN_PATH_MAX {
-        return Err(Error::PathTooLong {
-            vdev: vdev.to_owned(),
-            path: path.to_path_buf(),
-            len,
-        });
-    }
-    Ok(())
-}
-
-/// Client mode: the switch's socket must be there and take connections.
-/// Returns a notice for a character device, which DPDK drives as a
-/// vhost-kernel or vhost-vdpa backend rather than vhost-user.
-fn check_client(vdev: &str, path: &Path) -> Result<Option<String>, Error> {
-    let not_found = || Error::NotFound {
-        vdev: vdev.to_owned(),
-        path: path.to_path_buf(),
-    };
-    let io_error = |action, source| Error::Io {
-        vdev: vdev.to_owned(),
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    // stat() follows symlinks, as DPDK's backend detection does.
-    let kind = match std::fs::metadata(path) {
-        Ok(meta) => meta.file_type(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
-        Err(e) => return Err(io_error("inspect", e)),
-    };
-    if kind.is_char_device() {
-        return Ok(Some(format!(
-            "{vdev}: {} is a character device, which DPDK uses as a vhost-kernel \
-             or vhost-vdpa backend; not checked",
-            path.display()
-        )));
-    }
-    if !kind.is_socket() {
-        return Err(Error::NotSocket {
-            vdev: vdev.to_owned(),
-            path: path.to_path_buf(),
-        });
-    }
-    check_length(vdev, path)?;
-    match probe(path) {
-        Probe::Listening => Ok(None),
-        Probe::Refused => Err(Error::Refused {
-            vdev: vdev.to_owned(),
-            path: path.to_path_buf(),
-        }),
-        Probe::Stalled => Err(Error::Unresponsive {
-            vdev: vdev.to_owned(),
-            path: path.to_path_buf(),
-        }),
-        Probe::Failed(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found()),
-        Probe::Failed(e) => Err(io_error("connect to", e)),
-    }
-}
-
-/// Server mode: the path must be free for DPDK's bind, in an existing
-/// directory. A stale socket (nobody listening) is removed; returns the notices.
-fn check_server(vdev: &str, path: &Path) -> Result<Vec<String>, Error> {
-    let io_error = |action, source| Error::Io {
-        vdev: vdev.to_owned(),
-        action,
-        path: path.to_path_buf(),
-        source,
-    };
-    check_length(vdev, path)?;
-    // A bare file name has the empty parent: the current directory.
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::NoDir {
-            vdev: vdev.to_owned(),
-            dir: dir.to_path_buf(),
-        });
-    }
-    let mut notices = Vec::new();
-    // bind() does not follow symlinks: whatever has the name is in the way.
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error("inspect", e)),
-        Ok(meta) if !meta.file_type().is_socket() => {
-            return Err(Error::Occupied {
-                vdev: vdev.to_owned(),
-                path: path.to_path_buf(),
-            })
-        }
-        Ok(_) => match probe(path) {
-            Probe::Listening | Probe::Stalled => {
-                return Err(Error::InUse {
-                    vdev: vdev.to_owned(),
-                    path: path.to_path_buf(),
-                })
-            }
-            // Left by an earlier run that was killed before it could unlink it.
-            Probe::Refused => match std::fs::remove_file(path) {
-                Ok(()) => notices.push(format!(
-                    "{vdev}: removed stale socket {} (nobody was listening)",
-                    path.display()
-                )),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error("remove stale socket", e)),
-            },
-            // Gone in the meantime: the path is free.
-            Probe::Failed(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Probe::Failed(e) => return Err(io_error("connect to", e)),
-        },
-    }
-    notices.push(format!(
-        "{vdev}: waiting for the switch to connect to {} (server=1)",
-        path.display()
-    ));
-    Ok(notices)
-}
-
-/// Checks the vhost-user sockets before EAL init (filesystem side effects allowed):
-///
-/// - client (no `server=1`): the path must exist, be a socket, and accept a
-///   connection (connected, then closed at once). A character device is
-///   DPDK's vhost-kernel/vhost-vdpa backend: passed with a notice.
-/// - `server=1`: the parent directory must exist. A socket at the path that
-///   refuses connections (stale from an earlier run) is removed, with a
-///   notice; a socket something listens on, or any other file, is an error
-///   and is left alone. Always adds a "waiting for the switch" notice, since
-///   EAL init then blocks until the switch connects.
-///
-/// Paths longer than the kernel's 107 bytes are refused. Returns the notices.
-///
-/// # Errors
-///
-/// Client: [`Error::NotFound`], [`Error::NotSocket`], [`Error::Refused`],
-/// [`Error::Unresponsive`]. Server: [`Error::NoDir`], [`Error::InUse`],
-/// [`Error::Occupied`]. Both: [`Error::PathTooLong`], [`Error::Io`], and
-/// [`Error::NoPath`] for a vdev without a path.
-pub fn check_sockets(vdevs: &[VirtioUser]) -> Result<Vec<String>, Error> {
-    let mut notices = Vec::new();
-    for vdev in vdevs {
-        let Some(path) = vdev.path.as_deref() else {
-            return Err(Error::NoPath {
-                vdev: vdev.name.clone(),
-            });
-        };
-        if vdev.server {
-            notices.extend(check_server(&vdev.name, path)?);
-        } else {
-            notices.extend(check_client(&vdev.name, path)?);
-        }
-    }
-    Ok(notices)
-}
-
-/// What both binaries do to their EAL arguments before `rte_eal_init`:
-/// [`prepare`], [`fit_socket_mem`] for this machine, then [`check_sockets`];
-/// the notices of all three in order.
-///
-/// # Errors
-///
-/// Those of [`prepare`] and [`check_sockets`].
-pub fn ready(eal_args: &[String]) -> Result<Prepared, Error> {
-    let mut prepared = prepare(eal_args)?;
-    let fitted = fit_socket_mem(&mut prepared.args, numa_nodes());
-    prepared.notices.extend(fitted);
-    prepared
-        .notices
-        .extend(check_sockets(&prepared.virtio_users)?);
-    Ok(prepared)
-}
-
 /// The runtime directory the EAL creates for `args` (argv\[0\] first; see
 /// [`crate::dpdk::runtime_dir`]), and whether this process is its primary
 /// (`--proc-type auto` may not be): what to clean up when the process has to
@@ -750,61 +481,29 @@ pub fn runtime_dir(args: &[String]) -> (PathBuf, bool) {
     )
 }
 
-/// NUMA nodes this machine has (1 where sysfs does not say).
-pub fn numa_nodes() -> usize {
-    std::fs::read_dir("/sys/devices/system/node")
-        .map(|d| {
-            d.flatten()
-                .filter(|e| {
-                    let name = e.file_name();
-                    let name = name.to_string_lossy();
-                    name.strip_prefix("node")
-                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-        .max(1)
-}
-
 /// Trims `--socket-mem A,B,...` to the `nodes` NUMA nodes this machine has:
 /// the write-up's `--socket-mem 1024,1024` (two sockets) otherwise fails on
 /// one-node machines with "Not enough memory available on socket 1". Memory
 /// asked of absent nodes is dropped, with a notice; returns that notice.
+///
+/// The option is found as the EAL finds it (`--socket-m 1,1` too).
 pub fn fit_socket_mem(args: &mut [String], nodes: usize) -> Option<String> {
-    let mut i = 1;
-    while i < args.len() && args[i] != "--" {
-        let (value_at, inline) = match args[i].as_str() {
-            "--socket-mem" => (i + 1, false),
-            a if a.starts_with("--socket-mem=") => (i, true),
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let value = args.get(value_at)?;
-        let amounts = if inline {
-            &value["--socket-mem=".len()..]
-        } else {
-            value.as_str()
-        };
-        let parts: Vec<&str> = amounts.split(',').collect();
-        if parts.len() <= nodes || parts[nodes..].iter().all(|p| p.trim() == "0") {
-            return None;
-        }
-        let kept = parts[..nodes].join(",");
-        let text = format!(
-            "--socket-mem {amounts} names {} NUMA nodes, this machine has {nodes}: using --socket-mem {kept}",
-            parts.len()
-        );
-        args[value_at] = if inline {
-            format!("--socket-mem={kept}")
-        } else {
-            kept
-        };
-        return Some(text);
+    let option = long_options(args)
+        .into_iter()
+        .find(|o| o.name == "socket-mem")?;
+    let amounts = option.value?;
+    let parts: Vec<&str> = amounts.split(',').collect();
+    if parts.len() <= nodes || parts[nodes..].iter().all(|p| p.trim() == "0") {
+        return None;
     }
-    None
+    let kept = parts[..nodes].join(",");
+    let text = format!(
+        "--socket-mem {amounts} names {} NUMA nodes, this machine has {nodes}: using --socket-mem {kept}",
+        parts.len()
+    );
+    let (word, offset) = option.value_at;
+    args[word].replace_range(offset.., &kept);
+    Some(text)
 }
 
 #[cfg(test)]
@@ -831,6 +530,18 @@ mod tests {
             b,
             super::tests::strings(&["vnf-fwd", "--socket-mem=512,256"])
         );
+        // Found as the EAL finds it: a prefix, after a short option's value.
+        let mut p = super::tests::strings(&["vnf-fwd", "-l", "1", "--socket-m", "64,64"]);
+        assert!(super::fit_socket_mem(&mut p, 1).is_some());
+        assert_eq!(
+            p,
+            super::tests::strings(&["vnf-fwd", "-l", "1", "--socket-m", "64"])
+        );
+        let mut q = super::tests::strings(&["vnf-fwd", "-m", "--socket-mem=1,1"]);
+        assert_eq!(super::fit_socket_mem(&mut q, 1), None, "-m's value");
+        // `--socket` is ambiguous (socket-mem, socket-limit): the EAL's to refuse.
+        let mut r = super::tests::strings(&["vnf-fwd", "--socket", "64,64"]);
+        assert_eq!(super::fit_socket_mem(&mut r, 1), None);
         for args in [
             &["vnf-fwd", "--socket-mem", "1024"][..],
             &["vnf-fwd", "--socket-mem=1024,0"],
@@ -843,7 +554,6 @@ mod tests {
     }
 
     use super::*;
-    use std::os::unix::net::UnixListener;
 
     fn strings(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| (*w).to_owned()).collect()
@@ -1172,161 +882,5 @@ mod tests {
     #[test]
     fn empty_args_are_an_error() {
         assert!(matches!(prepare(&[]), Err(Error::NoProgramName)));
-    }
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(test: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("eal-args-{}-{test}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp dir");
-            Self(dir)
-        }
-
-        fn join(&self, name: &str) -> PathBuf {
-            self.0.join(name)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn vdev(path: &Path, server: bool) -> VirtioUser {
-        VirtioUser {
-            name: "net_virtio_user2".into(),
-            path: Some(path.to_path_buf()),
-            server,
-            args: format!("path={}", path.display()),
-        }
-    }
-
-    #[test]
-    fn client_missing_path() {
-        let dir = TempDir::new("client-missing");
-        let path = dir.join("vhost-user2");
-        let err = check_sockets(&[vdev(&path, false)]).unwrap_err();
-        assert!(matches!(err, Error::NotFound { .. }), "{err}");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "net_virtio_user2: vhost-user socket {} does not exist \
-                 (is the switch running and the port created?)",
-                path.display()
-            )
-        );
-    }
-
-    #[test]
-    fn client_regular_file() {
-        let dir = TempDir::new("client-file");
-        let path = dir.join("vhost-user2");
-        std::fs::write(&path, b"").unwrap();
-        let err = check_sockets(&[vdev(&path, false)]).unwrap_err();
-        assert!(matches!(err, Error::NotSocket { .. }), "{err}");
-        assert!(err.to_string().contains("is not a socket"));
-    }
-
-    #[test]
-    fn client_live_listener() {
-        let dir = TempDir::new("client-live");
-        let path = dir.join("vhost-user2");
-        let _listener = UnixListener::bind(&path).unwrap();
-        assert_eq!(
-            check_sockets(&[vdev(&path, false)]).unwrap(),
-            Vec::<String>::new()
-        );
-    }
-
-    #[test]
-    fn client_stale_socket_refuses() {
-        let dir = TempDir::new("client-stale");
-        let path = dir.join("vhost-user2");
-        drop(UnixListener::bind(&path).unwrap());
-        let err = check_sockets(&[vdev(&path, false)]).unwrap_err();
-        assert!(matches!(err, Error::Refused { .. }), "{err}");
-        assert!(err.to_string().contains("refuses connections"));
-        assert!(path.exists(), "a client never removes the switch's socket");
-    }
-
-    #[test]
-    fn server_stale_socket_is_removed() {
-        let dir = TempDir::new("server-stale");
-        let path = dir.join("vhost-user2");
-        drop(UnixListener::bind(&path).unwrap());
-        assert!(path.exists());
-        let notices = check_sockets(&[vdev(&path, true)]).unwrap();
-        assert!(!path.exists());
-        assert_eq!(notices.len(), 2);
-        assert!(notices[0].contains("removed stale socket"), "{notices:?}");
-        assert_eq!(
-            notices[1],
-            format!(
-                "net_virtio_user2: waiting for the switch to connect to {} (server=1)",
-                path.display()
-            )
-        );
-        // The path is free now: DPDK's bind would succeed.
-        drop(UnixListener::bind(&path).unwrap());
-    }
-
-    #[test]
-    fn server_free_path_only_waits() {
-        let dir = TempDir::new("server-free");
-        let notices = check_sockets(&[vdev(&dir.join("vhost-user2"), true)]).unwrap();
-        assert_eq!(notices.len(), 1);
-        assert!(notices[0].contains("waiting for the switch"));
-    }
-
-    #[test]
-    fn server_live_listener() {
-        let dir = TempDir::new("server-live");
-        let path = dir.join("vhost-user2");
-        let _listener = UnixListener::bind(&path).unwrap();
-        let err = check_sockets(&[vdev(&path, true)]).unwrap_err();
-        assert!(matches!(err, Error::InUse { .. }), "{err}");
-        assert!(err
-            .to_string()
-            .contains(&format!("another process is serving {}", path.display())));
-        assert!(path.exists());
-    }
-
-    #[test]
-    fn server_regular_file_is_kept() {
-        let dir = TempDir::new("server-file");
-        let path = dir.join("vhost-user2");
-        std::fs::write(&path, b"keep me").unwrap();
-        let err = check_sockets(&[vdev(&path, true)]).unwrap_err();
-        assert!(matches!(err, Error::Occupied { .. }), "{err}");
-        assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
-    }
-
-    #[test]
-    fn server_parent_missing() {
-        let dir = TempDir::new("server-nodir");
-        let missing = dir.join("missing");
-        let err = check_sockets(&[vdev(&missing.join("vhost-user2"), true)]).unwrap_err();
-        assert!(
-            matches!(err, Error::NoDir { ref dir, .. } if *dir == missing),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn overlong_path_is_refused() {
-        let long = PathBuf::from(format!("/tmp/{}", "s".repeat(SUN_PATH_MAX)));
-        let err = check_sockets(&[vdev(&long, true)]).unwrap_err();
-        assert!(matches!(err, Error::PathTooLong { len, .. } if len == SUN_PATH_MAX + 5));
-    }
-
-    #[test]
-    fn character_device_is_not_probed() {
-        let notices = check_sockets(&[vdev(Path::new("/dev/null"), false)]).unwrap();
-        assert_eq!(notices.len(), 1);
-        assert!(notices[0].contains("character device"), "{notices:?}");
     }
 }

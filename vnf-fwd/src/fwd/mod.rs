@@ -5,9 +5,11 @@
 //! drop them, counted, in the engine's pass over the frames (or, for engines
 //! that make none, in `tx_burst`).
 
+pub mod counters;
+
 use crate::dpdk::{rdtsc, Freed, MbufBurst, Pause, RxQueue, TxQueue};
 use crate::engine::Engine;
-use crate::stats::{bump, LaneCounters, LcoreCounters};
+use counters::{bump, LaneCounters, LcoreCounters};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// One forwarding direction as an lcore runs it: frames from `rx`, rewritten
@@ -49,7 +51,7 @@ pub struct PollConfig {
     pub idle_yield: bool,
 }
 
-/// What an lcore does every [`TICK_EVERY`] iterations besides forwarding.
+/// What an lcore does every `TICK_EVERY` iterations besides forwarding.
 pub enum Duty<'a> {
     /// The main lcore: statistics, link polling, re-attaches.
     Main(&'a mut dyn FnMut()),
@@ -57,7 +59,7 @@ pub enum Duty<'a> {
     Worker(&'a Pause),
 }
 
-/// Polls the lanes until `stop` is set. Every [`TICK_EVERY`] iterations the
+/// Polls the lanes until `stop` is set. Every `TICK_EVERY` iterations the
 /// lcore does its `duty`: on the main lcore, statistics and link polling
 /// (off the fast path); on a worker, parking while paused.
 pub fn poll<E: Engine>(

@@ -3,9 +3,9 @@
 //! loss, reordering and latency, rate pacing, the latency histogram, and the
 //! `--json` report.
 
-use crate::setup::parse_mac;
 use serde::Serialize;
 use std::net::Ipv4Addr;
+use vnf_fwd::config::mac::parse_mac;
 
 /// The longest `--duration`, in seconds (a year; 0 means until stopped). Far
 /// from what the TSC deadline can hold (at 10 GHz, 58 years of cycles).
@@ -315,11 +315,6 @@ impl LatencyHistogram {
         self.max_us = self.max_us.max(us);
     }
 
-    /// Number of samples.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// The summary for the JSON report.
     pub fn report(&self) -> LatencyReport {
         let (min, avg, max, p99) = self.summary();
@@ -560,7 +555,7 @@ mod tests {
         assert!((avg - 50.0).abs() < 1e-9);
         assert_eq!(p99, 99.0);
         h.record(1e9);
-        assert_eq!(h.count(), 101);
+        assert_eq!(h.report().samples, 101);
     }
 
     #[test]

@@ -531,7 +531,7 @@ fn reason(code: u16) -> &'static str {
 mod tests {
     use super::*;
     use crate::dpdk::Link;
-    use crate::metrics::tests::live;
+    use crate::report::tests::live;
     use std::net::TcpStream as Client;
 
     /// The answer to `req` (whole): its text, the bytes it consumed, and

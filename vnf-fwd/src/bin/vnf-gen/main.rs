@@ -6,97 +6,36 @@
 //! The write-up's pktgen session (`set all rate 10`, `set 0 count 100`,
 //! `set 1 count 200`, `start`) is `-- --rate 10 --count 0:100 --count 1:200`.
 
+#![deny(unsafe_code)]
+
+mod gen;
+mod options;
+
 use clap::Parser;
+use gen::{FlowSpec, LatencyHistogram, PerPort, Rate};
+use options::{check_port_prefixes, pick, Args};
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use vnf_fwd::cli::split_args;
-use vnf_fwd::dpdk::{self, console, rdtsc, signal, Eal, MbufBurst, Mempool, Port, PortConfig};
-use vnf_fwd::eal_args;
-use vnf_fwd::gen::{self, FlowSpec, LatencyHistogram, PerPort, Rate};
-use vnf_fwd::setup::wait_for_links;
+use vnf_fwd::app::links::wait_for_links;
+use vnf_fwd::config::options::{split_args, MAX_PORTS};
+use vnf_fwd::config::system;
+use vnf_fwd::dpdk::{self, rdtsc, Eal, MbufBurst, Mempool, Port, PortConfig};
+use vnf_fwd::os::{console, signal};
 
 #[derive(Debug, thiserror::Error)]
-enum GenError {
+pub enum GenError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
     Dpdk(#[from] dpdk::Error),
     #[error(transparent)]
-    EalArgs(#[from] eal_args::Error),
+    EalArgs(#[from] system::Error),
     #[error("mbuf pool exhausted while building frames")]
     NoMbufs,
     #[error("cannot set up the stdout relay: {0}")]
     Stdout(std::io::Error),
-}
-
-#[derive(Parser, Debug)]
-#[command(
-    version,
-    about = "DPDK traffic generator: stamped IPv4/UDP frames out of every port, loss and latency back in.\n\
-             EAL options go before `--`, the options below after it."
-)]
-struct Args {
-    /// Hexadecimal bitmask of ports to use (default: all).
-    #[arg(short = 'p', value_name = "PORTMASK")]
-    portmask: Option<String>,
-    /// Frames to send, `N` for every port or `PORT:N`; 0 = until stopped.
-    #[arg(long, value_name = "[PORT:]N", value_parser = gen::per_port_count)]
-    count: Vec<PerPort<u64>>,
-    /// Send rate: percent of link speed (`10` or `10%`, pktgen's `set all rate`)
-    /// or frames per second (`5000pps`); `[PORT:]RATE`. Default 10%.
-    #[arg(long, value_name = "[PORT:]RATE", value_parser = gen::per_port_rate)]
-    rate: Vec<PerPort<Rate>>,
-    /// Frame size on the wire including the FCS, 64 to 1518.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(64..=1518))]
-    size: u16,
-    /// Stop sending after this many seconds, up to a year (0 = when the
-    /// counts are sent, or never).
-    #[arg(long, value_name = "S", default_value_t = 0.0, value_parser = gen::duration_secs)]
-    duration: f64,
-    /// After sending, wait this long (up to an hour) for frames still on their way back.
-    #[arg(long, value_name = "MS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(0..=gen::MAX_DRAIN_MS))]
-    drain_ms: u64,
-    /// Source MAC, `[PORT:]MAC` (default: the port's own). Six groups are a
-    /// MAC for every port; `1:02:00:00:00:00:01` is port 1's.
-    #[arg(long, value_name = "[PORT:]MAC", value_parser = gen::per_port_mac)]
-    src_mac: Vec<PerPort<[u8; 6]>>,
-    /// Destination MAC, `[PORT:]MAC` (default 02:00:00:00:00:<port xor 1>).
-    #[arg(long, value_name = "[PORT:]MAC", value_parser = gen::per_port_mac)]
-    dst_mac: Vec<PerPort<[u8; 6]>>,
-    /// Source IPv4 address, `[PORT:]A.B.C.D` (default 198.18.<port>.1).
-    #[arg(long, value_name = "[PORT:]A.B.C.D", value_parser = gen::per_port_ipv4)]
-    src_ip: Vec<PerPort<Ipv4Addr>>,
-    /// Destination IPv4 address, `[PORT:]A.B.C.D` (default 198.19.<port>.1).
-    #[arg(long, value_name = "[PORT:]A.B.C.D", value_parser = gen::per_port_ipv4)]
-    dst_ip: Vec<PerPort<Ipv4Addr>>,
-    /// UDP source port.
-    #[arg(long, default_value_t = 1234)]
-    sport: u16,
-    /// UDP destination port.
-    #[arg(long, default_value_t = 5678)]
-    dport: u16,
-    /// Flows per port: frame i has UDP source port `sport + i % N`, so RSS and
-    /// hash-based switches spread the frames (1 to 65536).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    flows: u32,
-    /// RX and TX queues per port (1 to 128); bursts go out on each TX queue in
-    /// turn and every RX queue is polled. For virtio_user, give the vdev queues=N too.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
-    queues: u16,
-    /// Frames per tx burst, 1 to 512.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=512))]
-    burst: u16,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Yield the CPU (sched_yield) in every loop with nothing to send or
-    /// receive, so a forwarder sharing this CPU runs at once: latency then
-    /// measures the path, not the scheduler's time slices.
-    #[arg(long)]
-    idle_yield: bool,
 }
 
 /// Wait between the links coming up and the first frame sent.
@@ -130,38 +69,6 @@ fn main() -> ExitCode {
     console::finish(code)
 }
 
-/// The value for `port` among per-port options: the last `PORT:` match, else the last bare one.
-fn pick<T: Copy>(list: &[PerPort<T>], port: u16) -> Option<T> {
-    list.iter()
-        .rev()
-        .find(|p| p.port == Some(port))
-        .or_else(|| list.iter().rev().find(|p| p.port.is_none()))
-        .map(|p| p.value)
-}
-
-/// A `PORT:` prefix that names no port in use is an error, not a value
-/// silently never used.
-fn check_port_prefixes(args: &Args, ids: &[u16]) -> Result<(), GenError> {
-    fn named<T>(list: &[PerPort<T>]) -> Vec<u16> {
-        list.iter().filter_map(|p| p.port).collect()
-    }
-    for (option, ports) in [
-        ("--count", named(&args.count)),
-        ("--rate", named(&args.rate)),
-        ("--src-mac", named(&args.src_mac)),
-        ("--dst-mac", named(&args.dst_mac)),
-        ("--src-ip", named(&args.src_ip)),
-        ("--dst-ip", named(&args.dst_ip)),
-    ] {
-        if let Some(port) = ports.into_iter().find(|p| !ids.contains(p)) {
-            return Err(GenError::Usage(format!(
-                "{option} names port {port}, which is not in use (ports in use: {ids:?})"
-            )));
-        }
-    }
-    Ok(())
-}
-
 fn run() -> Result<(), GenError> {
     // Output never blocks, and a stdout reader that goes away (`| head`)
     // stops the run instead of crashing it.
@@ -186,7 +93,7 @@ fn run() -> Result<(), GenError> {
             return Err(GenError::Usage(line.to_string()));
         }
     };
-    let prepared = eal_args::ready(&eal)?;
+    let prepared = system::ready(&eal)?;
     for n in &prepared.notices {
         println!("vnf-gen: {n}");
     }
@@ -194,15 +101,11 @@ fn run() -> Result<(), GenError> {
     signal::install();
     let stop = signal::stop_flag();
 
-    let mask = match &args.portmask {
-        Some(m) => u32::from_str_radix(m.trim_start_matches("0x").trim_start_matches("0X"), 16)
-            .map_err(|_| GenError::Usage(format!("invalid portmask '{m}'")))?,
-        None => u32::MAX,
-    };
+    let mask = args.portmask.unwrap_or(u32::MAX);
     let ids: Vec<u16> = eal
         .ports()
         .into_iter()
-        .filter(|&p| p < 32 && mask & (1 << p) != 0)
+        .filter(|&p| usize::from(p) < MAX_PORTS && mask & (1 << p) != 0)
         .collect();
     if ids.is_empty() {
         return Err(GenError::Usage(
@@ -270,8 +173,8 @@ fn run() -> Result<(), GenError> {
             pps,
             sent: 0,
             received: 0,
-            from: vec![0; 32],
-            last_seq: vec![None; 32],
+            from: vec![0; MAX_PORTS],
+            last_seq: vec![None; MAX_PORTS],
             reordered: 0,
             latency: LatencyHistogram::default(),
         });
@@ -341,7 +244,7 @@ fn run() -> Result<(), GenError> {
                 frames.for_each_frame(|f| {
                     run.received += 1;
                     if let Some(s) = gen::read_stamp(f) {
-                        let src = usize::from(s.port).min(31);
+                        let src = usize::from(s.port).min(MAX_PORTS - 1);
                         run.from[src] += 1;
                         if let Some(last) = run.last_seq[src] {
                             if (s.seq.wrapping_sub(last) as i32) < 0 {
