@@ -45,13 +45,13 @@ fn main() {
         // Exactly the items vnf-fwd calls (types they use come along): an
         // unused binding is dead code, so a pattern would be too wide.
         .allowlist_function(
-            "rte_eal_(init|cleanup|get_runtime_dir|mp_wait_lcore|process_type|remote_launch)",
+            "rte_eal_(init|cleanup|get_runtime_dir|mp_wait_lcore|process_type|remote_launch|hotplug_add|hotplug_remove)",
         )
         .allowlist_function("rte_lcore_is_enabled")
         .allowlist_function("rte_get_(main_lcore|tsc_hz)")
         .allowlist_function("rte_strerror")
         .allowlist_function(
-            "rte_eth_dev_(adjust_nb_rx_tx_desc|close|configure|get_name_by_port|info_get|is_valid_port|set_ptypes|socket_id|start|stop)",
+            "rte_eth_dev_(adjust_nb_rx_tx_desc|close|configure|get_name_by_port|get_port_by_name|info_get|is_valid_port|set_ptypes|socket_id|start|stop)",
         )
         .allowlist_function(
             "rte_eth_(rx_queue_setup|tx_queue_setup|macaddr_get|link_get_nowait|link_to_str|stats_get|promiscuous_enable|find_next_owned_by)",

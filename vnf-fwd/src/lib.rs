@@ -2,8 +2,8 @@
 //! testpmd's `macswap`, `io` and `5tswap` forwarding.
 //!
 //! Layers, each calling only the ones above it in this list:
-//! - [`dpdk`]: the safe layer over `dpdk-sys` (EAL, ports, mempool, mbuf
-//!   bursts, telemetry), and [`os`]: signals and the stdout relay through
+//! - [`dpdk`]: the safe layer over `dpdk-sys` (EAL and the lcores' pause,
+//!   ports and their re-attach, mempool, mbuf bursts, telemetry), and [`os`]: signals and the stdout relay through
 //!   libc. The only modules where `unsafe` is allowed.
 //! - [`engine`]: one pure per-frame rewrite per forwarding mode, over
 //!   [`engine::wire`]'s checked header views.

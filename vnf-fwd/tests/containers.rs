@@ -351,11 +351,24 @@ fn eal(lcores: &str, tag: &str, ports: [usize; 2], server: bool) -> Vec<String> 
 /// The forwarder's container on vhost-user2/3, started: forwarding, and
 /// attached to OVS.
 fn start_forwarder(ovs: &Ovs, fwd: Forwarder, form: Form, server: bool, tag: &str) -> Container {
+    start_forwarder_with(ovs, fwd, form, server, tag, &[])
+}
+
+/// As `start_forwarder`, with `app` added to the forwarder's own options.
+fn start_forwarder_with(
+    ovs: &Ovs,
+    fwd: Forwarder,
+    form: Form,
+    server: bool,
+    tag: &str,
+    app: &[&str],
+) -> Container {
     let (mut cmd, lcores, extra) = fwd.command();
     cmd.extend(eal(lcores, tag, [2, 3], server));
     cmd.extend(strings(&extra));
     cmd.push("--".into());
     cmd.extend(strings(&fwd.app()));
+    cmd.extend(strings(app));
     let mut flags = run_flags(ovs, form, [2, 3]);
     flags.extend(fwd.mounts());
     let c = Container::run(tag, &flags, &cmd);
@@ -576,8 +589,9 @@ fn vnf_sees_only_its_own_sockets_app_as_server() {
 
 /// The server kind's trade-off, measured: the socket files are bind-mounted,
 /// and a restarted ovs-vswitchd makes them anew (new inodes, root 0755), so
-/// the container's mounts name the dead ones. vnf-fwd exits 1 (a client-mode
-/// virtio_user cannot reconnect in DPDK 22.11); `docker start`, a restart
+/// the container's mounts name the dead ones, which never accept again: a
+/// re-attach in place cannot happen, and vnf-fwd exits 1 once its
+/// `--reconnect-timeout` (3 s here) has passed; `docker start`, a restart
 /// policy's job, mounts the new sockets, which `ovs-start` gave back to the
 /// VNF's user, and the session is forwarded exactly again.
 #[test]
@@ -585,7 +599,14 @@ fn bind_mounted_sockets_after_a_switch_restart() {
     images();
     let _lock = dpdk_lock();
     let ovs = Ovs::start_per_vnf("server", VNF_USER);
-    let fwd = start_forwarder(&ovs, Forwarder::VnfFwd, Form::Least, false, "rst-fwd");
+    let fwd = start_forwarder_with(
+        &ovs,
+        Forwarder::VnfFwd,
+        Form::Least,
+        false,
+        "rst-fwd",
+        &["--reconnect-timeout", "3"],
+    );
     let inode = |n: usize| std::fs::metadata(ovs.socket(n)).unwrap();
     let before = inode(2).ino();
     ovs.restart_vswitchd();
@@ -596,6 +617,12 @@ fn bind_mounted_sockets_after_a_switch_restart() {
     assert_eq!(
         fwd.wait(Duration::from_secs(30)),
         Some(1),
+        "{}",
+        fwd.output()
+    );
+    assert!(
+        fwd.output()
+            .contains("did not come back within 3 s (--reconnect-timeout)"),
         "{}",
         fwd.output()
     );

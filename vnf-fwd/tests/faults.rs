@@ -292,9 +292,10 @@ fn ovs_vdev(n: usize, ovs: &Ovs, server: bool) -> String {
     )
 }
 
-/// Starts OVS with `kind` ports, vnf-fwd on vhost-user2/3 and a generator on
-/// vhost-user0/1, then restarts ovs-vswitchd while frames flow.
-fn restart_switch_under_load(kind: &str) -> SwitchUnderLoad {
+/// Starts OVS with `kind` ports, vnf-fwd on vhost-user2/3 (with `extra`
+/// options) and a generator on vhost-user0/1, then restarts ovs-vswitchd
+/// while frames flow.
+fn restart_switch_under_load(kind: &str, extra: &[&str]) -> SwitchUnderLoad {
     let dir = TempDir::new(&format!("fault-ovs-{kind}"));
     let ovs = Ovs::start(kind);
     let server = kind == "client";
@@ -304,13 +305,9 @@ fn restart_switch_under_load(kind: &str) -> SwitchUnderLoad {
         "0@0",
         &[ovs_vdev(2, &ovs, server), ovs_vdev(3, &ovs, server)],
     );
-    let fwd = start_fwd(
-        &dir,
-        "fwd",
-        &prefix,
-        &eal,
-        &["-p", "0x3", "-q", "2", "-T", "1"],
-    );
+    let mut app = vec!["-p", "0x3", "-q", "2", "-T", "1"];
+    app.extend(extra);
+    let fwd = start_fwd(&dir, "fwd", &prefix, &eal, &app);
     let vdevs = [ovs_vdev(0, &ovs, server), ovs_vdev(1, &ovs, server)];
     let mut gen = spawn_gen(
         &dir,
@@ -348,7 +345,7 @@ fn switch_restart_under_traffic_with_server_mode_ports_resumes() {
         ovs,
         mut fwd,
         prefix,
-    } = restart_switch_under_load("client");
+    } = restart_switch_under_load("client", &[]);
     let wait_links = Instant::now() + Duration::from_secs(30);
     while fwd.out().matches("Link up at").count() < 4 && Instant::now() < wait_links {
         std::thread::sleep(Duration::from_millis(100));
@@ -374,6 +371,8 @@ fn switch_restart_under_traffic_with_server_mode_ports_resumes() {
     assert_no_leftovers(&prefix);
 }
 
+/// With `--reconnect-timeout 0`: the run ends at once, counters consistent
+/// (`switch_restart_under_traffic_with_ovs_as_server_reattaches` has the default).
 #[test]
 fn switch_restart_under_traffic_with_ovs_as_server_exits_clearly() {
     let _lock = dpdk_lock();
@@ -382,7 +381,7 @@ fn switch_restart_under_traffic_with_ovs_as_server_exits_clearly() {
         ovs: _ovs,
         mut fwd,
         prefix,
-    } = restart_switch_under_load("server");
+    } = restart_switch_under_load("server", &["--reconnect-timeout", "0"]);
     let st = fwd
         .wait_timeout(Duration::from_secs(15))
         .unwrap_or_else(|| panic!("vnf-fwd kept running into a dead switch\n{}", fwd.output()));
@@ -398,5 +397,45 @@ fn switch_restart_under_traffic_with_ovs_as_server_exits_clearly() {
     assert!(stats.iter().all(|(_, s)| s[1] > 1000), "{out}");
     assert_consistent(&stats, &out);
     assert!(!fwd.err().contains("PANIC"), "{}", fwd.output());
+    assert_no_leftovers(&prefix);
+}
+
+/// The default: frames flowing into both ports while the switch restarts;
+/// the same process re-attaches them, forwards a fresh session, and its
+/// counters (before, during and after) still add up, with no mbuf lost.
+#[test]
+fn switch_restart_under_traffic_with_ovs_as_server_reattaches() {
+    let _lock = dpdk_lock();
+    let SwitchUnderLoad {
+        dir,
+        ovs,
+        mut fwd,
+        prefix,
+    } = restart_switch_under_load("server", &[]);
+    wait_until(
+        "both ports re-attached",
+        Duration::from_secs(30),
+        || match fwd.out().matches("re-attached; lcores resumed").count() {
+            2 => Ok(()),
+            n => Err(format!("{n} re-attached")),
+        },
+        || fwd.output(),
+    );
+    ovs.wait_links_up(&[2, 3], || fwd.output());
+    let vdevs = [ovs_vdev(0, &ovs, false), ovs_vdev(1, &ovs, false)];
+    assert_session(&run_gen(
+        &dir,
+        "gen2",
+        &vdevs,
+        &["--rate", "10", "--count", "0:100", "--count", "1:200"],
+    ));
+    let stats = stop_fwd(&mut fwd);
+    assert_consistent(&stats, &fwd.out());
+    assert!(stats.iter().all(|(_, s)| s[1] > 1000), "{}", fwd.out());
+    assert!(
+        fwd.out().contains("Mbufs not returned to the pool: 0"),
+        "{}",
+        fwd.out()
+    );
     assert_no_leftovers(&prefix);
 }

@@ -206,6 +206,9 @@ fn switch_restart_with_server_mode_ports_resumes() {
     }
 }
 
+/// With `--reconnect-timeout 0`, a client port losing its switch ends the
+/// run at once, as before re-attaching existed (tests/reattach.rs has the
+/// default: the same process re-attaches and forwards on).
 #[test]
 fn switch_restart_with_ovs_as_server_is_reported_and_fatal() {
     let _lock = dpdk_lock();
@@ -216,7 +219,7 @@ fn switch_restart_with_ovs_as_server_is_reported_and_fatal() {
         &ovs,
         Forwarder::VnfFwd,
         false,
-        &["-p", "0x3", "-T", "0"],
+        &["-p", "0x3", "-T", "0", "--reconnect-timeout", "0"],
     );
     assert_session(&generate(&dir, &ovs, false, "gen1"));
     ovs.restart_vswitchd();
@@ -226,7 +229,9 @@ fn switch_restart_with_ovs_as_server_is_reported_and_fatal() {
     assert_eq!(st.code(), Some(1), "{}", fwd.output());
     let last = fwd.err().lines().last().unwrap_or_default().to_string();
     assert!(
-        last.contains("switch closed") && last.contains("vhost-user2"),
+        last.contains("switch closed")
+            && last.contains("vhost-user2")
+            && last.contains("--reconnect-timeout 0"),
         "{last}"
     );
     assert!(fwd.out().contains("Final statistics"), "{}", fwd.out());

@@ -1,6 +1,6 @@
 //! The application: [`run`] (set up, launch, wait, tear down) and the
 //! [`monitor`] of the main lcore (statistics period, link polling, the
-//! switch-gone policy). `main.rs` only calls [`main`].
+//! switch-gone and re-attach policy). `main.rs` only calls [`main`].
 
 pub mod links;
 pub mod monitor;
@@ -27,8 +27,12 @@ pub enum Error {
     Dpdk(#[from] dpdk::Error),
     #[error(transparent)]
     EalArgs(#[from] EalArgsError),
-    #[error("port {port}: the vhost-user switch closed {path}; virtio_user as a client cannot reconnect, so vnf-fwd exits for its supervisor to restart it (ports with server=1 and OVS dpdkvhostuserclient survive switch restarts)")]
-    SwitchGone { port: u16, path: String },
+    #[error("port {port}: the vhost-user switch closed {path} and {why}; vnf-fwd exits for its supervisor to restart it (ports with server=1 and OVS dpdkvhostuserclient survive switch restarts)")]
+    SwitchGone {
+        port: u16,
+        path: String,
+        why: String,
+    },
     #[error("internal error in the forwarding plan: {0}")]
     Internal(String),
     #[error("argument {0:?} is not valid UTF-8")]

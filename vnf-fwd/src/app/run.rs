@@ -9,11 +9,12 @@ use crate::config::mac::fmt_mac;
 use crate::config::options::{self as cli, Command, Mode, Options, StatsFormat};
 use crate::config::system;
 use crate::dpdk::{
-    self, rdtsc, register_telemetry_command, Eal, Mempool, Port, PortConfig, RxQueue, TxQueue,
+    self, rdtsc, register_telemetry_command, Eal, Mempool, Pause, Port, PortConfig, RxQueue,
+    TxQueue,
 };
 use crate::engine::{Engine, FiveTupleSwap, Io, L2fwdMac, MacSwap};
 use crate::fwd::counters::Stats;
-use crate::fwd::{poll, Lane, LcoreWork, PollConfig};
+use crate::fwd::{poll, Duty, Lane, LcoreWork, PollConfig};
 use crate::os::{console, signal};
 use crate::plan::{self, LanePlan, LcorePlan, PortPair};
 use crate::report::{self, JsonLines, Live, MetricsServer};
@@ -317,7 +318,7 @@ struct Run<'a, 'p> {
     opts: &'a Options,
     lcores: &'a [LcorePlan],
     ports: &'a [Port<'p>],
-    pool: &'a Mempool<'a>,
+    pool: &'p Mempool<'p>,
     live: &'a Live,
     stop: &'a AtomicBool,
     virtio_users: &'a [VirtioUser],
@@ -394,6 +395,7 @@ impl Run<'_, '_> {
         };
         let stop = self.stop;
         let hz = self.eal.tsc_hz();
+        let pause = Pause::default();
         let mut monitor = Monitor::new(
             self.ports,
             self.pool,
@@ -402,28 +404,34 @@ impl Run<'_, '_> {
             self.opts.stats_period_secs,
             hz,
         );
-        monitor.watch_client_vdevs(self.virtio_users, stop);
+        monitor.watch_client_vdevs(
+            self.virtio_users,
+            stop,
+            &pause,
+            Duration::from_secs(self.opts.reconnect_timeout_secs),
+        );
         monitor.publish_gauges();
         self.live.set_forwarding(true);
-        let worker = |mut w: LcoreWork<'_, '_, E>| poll(&mut w, cfg, stop, None);
-        self.eal.launch(workers, &worker, stop, || {
-            let mut tick = || monitor.tick(rdtsc());
-            match main_work {
-                Some(mut w) => {
-                    println!("entering main loop on lcore {main}");
-                    poll(&mut w, cfg, stop, Some(&mut tick));
-                }
-                // The main lcore forwards nothing: it only reports.
-                None => {
-                    while !stop.load(Relaxed) {
-                        tick();
-                        std::thread::sleep(Duration::from_millis(1));
+        let worker = |mut w: LcoreWork<'_, '_, E>| poll(&mut w, cfg, stop, Duty::Worker(&pause));
+        self.eal
+            .launch_pausable(workers, &worker, stop, &pause, || {
+                let mut tick = || monitor.tick(rdtsc());
+                match main_work {
+                    Some(mut w) => {
+                        println!("entering main loop on lcore {main}");
+                        poll(&mut w, cfg, stop, Duty::Main(&mut tick));
+                    }
+                    // The main lcore forwards nothing: it only reports.
+                    None => {
+                        while !stop.load(Relaxed) {
+                            tick();
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
                     }
                 }
-            }
-        })?;
-        if let Some((port, path)) = monitor.switch_gone.take() {
-            return Err(AppError::SwitchGone { port, path });
+            })?;
+        if let Some((port, path, why)) = monitor.switch_gone.take() {
+            return Err(AppError::SwitchGone { port, path, why });
         }
         let why = if console::stdout_closed() {
             "Stdout closed"

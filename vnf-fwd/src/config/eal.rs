@@ -95,6 +95,9 @@ pub struct VirtioUser {
     pub path: Option<PathBuf>,
     /// `server=1`: this process creates the socket and the switch connects to it.
     pub server: bool,
+    /// The devargs after the name (`path=...,mac=...`), as given: what a
+    /// re-attach probes the device with again.
+    pub args: String,
 }
 
 /// What `prepare` decided.
@@ -351,6 +354,7 @@ fn parse_vdev(devargs: &str) -> Result<Option<VirtioUser>, Error> {
             name: name.to_owned(),
             path: Some(PathBuf::from(path)),
             server,
+            args: devargs.split_once(',').map_or("", |(_, a)| a).to_owned(),
         })),
         _ => Err(Error::NoPath {
             vdev: name.to_owned(),
@@ -647,11 +651,13 @@ mod tests {
                     name: "net_virtio_user2".into(),
                     path: Some("/var/run/openvswitch/vhost-user2".into()),
                     server: false,
+                    args: "mac=00:00:00:00:00:02,path=/var/run/openvswitch/vhost-user2".into(),
                 },
                 VirtioUser {
                     name: "net_virtio_user3".into(),
                     path: Some("/var/run/openvswitch/vhost-user3".into()),
                     server: false,
+                    args: "mac=00:00:00:00:00:03,path=/var/run/openvswitch/vhost-user3".into(),
                 },
             ]
         );

@@ -40,6 +40,17 @@ const PERIOD: Bounds = Bounds {
     min: 0,
     max: 86_400,
 };
+/// `--reconnect-timeout`: a day at most, as `-T`.
+const RECONNECT_TIMEOUT: Bounds = Bounds {
+    option: "--reconnect-timeout",
+    what: "seconds to wait for a vhost-user switch to come back, 0 exits at once",
+    min: 0,
+    max: 86_400,
+};
+/// The default `--reconnect-timeout`: a switch restart or upgrade takes
+/// seconds; a minute covers a slow one, and a switch gone for good still
+/// ends the process soon enough for its supervisor to act.
+pub const DEFAULT_RECONNECT_TIMEOUT_SECS: u64 = 60;
 /// `--burst`: up to the safe layer's [`MAX_BURST`] (testpmd's `MAX_PKT_BURST`, 512).
 const BURST: Bounds = Bounds {
     option: "--burst",
@@ -190,6 +201,10 @@ pub struct Options {
     pub stats_format: StatsFormat,
     /// `--metrics-addr`: where to serve Prometheus metrics and the health check.
     pub metrics_addr: Option<SocketAddr>,
+    /// `--reconnect-timeout`: how long a client-mode virtio_user port whose
+    /// vhost-user switch went away waits for it to come back and re-attaches
+    /// then; 0 = exit 1 at once.
+    pub reconnect_timeout_secs: u64,
 }
 
 /// What the command line asks for.
@@ -284,6 +299,14 @@ struct AppArgs {
     #[arg(long = "txq", value_name = "N", default_value_t = 1, value_parser = txq, allow_hyphen_values = true)]
     tx_queues: u16,
 
+    /// Seconds a virtio_user port in client mode (OVS dpdkvhostuser) waits for
+    /// its vhost-user switch to come back after it went away; once the socket
+    /// accepts again, the port is re-attached in place (the lcores pause for
+    /// milliseconds) and forwarding resumes. After SECS without the switch,
+    /// vnf-fwd prints its final statistics and exits 1. 0: exit at once.
+    #[arg(long = "reconnect-timeout", value_name = "SECS", default_value_t = DEFAULT_RECONNECT_TIMEOUT_SECS, value_parser = reconnect_timeout, allow_hyphen_values = true)]
+    reconnect_timeout_secs: u64,
+
     /// Catches stray words so they are reported rather than ignored.
     #[arg(hide = true)]
     positional: Vec<String>,
@@ -312,7 +335,7 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
         "{prog} [EAL options] -- -p PORTMASK [-P] [-q NQ] [-T PERIOD] [--no-mac-updating] \
          [--portmap CONFIG] [--mode MODE] [--burst N] [--rxd N] [--txd N] [--record-core-cycles] \
          [--idle-yield] [--stats-format text|json] [--metrics-addr ADDR:PORT] \
-         [--rxq N] [--txq N]"
+         [--rxq N] [--txq N] [--reconnect-timeout SECS]"
     );
     let argv = std::iter::once(prog).chain(app_args.iter().map(String::as_str));
     let args = match AppArgs::command()
@@ -343,6 +366,7 @@ pub fn parse(prog: &str, app_args: &[String]) -> Result<Command, Error> {
         idle_yield: args.idle_yield,
         stats_format: args.stats_format,
         metrics_addr: args.metrics_addr,
+        reconnect_timeout_secs: args.reconnect_timeout_secs,
     }))
 }
 
@@ -466,6 +490,11 @@ fn queues(text: &str) -> Result<usize, Error> {
 /// `-T`.
 fn period(text: &str) -> Result<u64, Error> {
     PERIOD.parse(text)
+}
+
+/// `--reconnect-timeout`.
+fn reconnect_timeout(text: &str) -> Result<u64, Error> {
+    RECONNECT_TIMEOUT.parse(text)
 }
 
 /// `--burst`.
@@ -668,8 +697,30 @@ mod tests {
                 idle_yield: false,
                 stats_format: StatsFormat::Text,
                 metrics_addr: None,
+                reconnect_timeout_secs: 60,
             }
         );
+    }
+
+    #[test]
+    fn reconnect_timeout_range() {
+        let secs = |args: &[&str]| run(args).reconnect_timeout_secs;
+        assert_eq!(secs(&["-p", "3", "--reconnect-timeout", "0"]), 0);
+        assert_eq!(secs(&["-p", "3", "--reconnect-timeout", "86400"]), 86_400);
+        for text in ["-1", "86401", "1.5", "soon"] {
+            let e = fail(&["-p", "3", "--reconnect-timeout", text]);
+            assert!(
+                matches!(
+                    e,
+                    Error::Number {
+                        option: "--reconnect-timeout",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert_says(&e, &["--reconnect-timeout", text, "0 to 86400"]);
+        }
     }
 
     #[test]

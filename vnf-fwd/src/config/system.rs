@@ -376,6 +376,7 @@ mod tests {
             name: "net_virtio_user2".into(),
             path: Some(path.to_path_buf()),
             server,
+            args: format!("path={}", path.display()),
         }
     }
 

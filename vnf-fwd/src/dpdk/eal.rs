@@ -1,6 +1,6 @@
 //! The EAL guard: initialisation from argv, lcore queries and launch, cleanup on drop.
 
-use super::{Errno, Error};
+use super::{Errno, Error, Pause};
 use std::any::Any;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::marker::PhantomData;
@@ -109,6 +109,20 @@ impl Eal {
         stop: &AtomicBool,
         on_main: impl FnOnce(),
     ) -> Result<(), Error> {
+        self.launch_pausable(work, f, stop, &Pause::default(), on_main)
+    }
+
+    /// As [`Eal::launch`], with the workers counted in `pause`, so that
+    /// `on_main` can hold them all parked ([`Pause::hold`]) where `f` calls
+    /// [`Pause::check`].
+    pub fn launch_pausable<W: Send>(
+        &self,
+        work: Vec<(u32, W)>,
+        f: &(dyn Fn(W) + Sync),
+        stop: &AtomicBool,
+        pause: &Pause,
+        on_main: impl FnOnce(),
+    ) -> Result<(), Error> {
         let main = self.main_lcore();
         let mut slots: Vec<(u32, LaunchSlot<'_, W>)> = work
             .into_iter()
@@ -117,6 +131,7 @@ impl Eal {
                     work: Some(w),
                     f,
                     stop,
+                    pause,
                     panic: None,
                 };
                 (lcore, slot)
@@ -134,12 +149,15 @@ impl Eal {
                 break;
             }
             let arg: *mut LaunchSlot<'_, W> = slot;
+            // Counted before it can run, so a pause never misses it.
+            pause.launched();
             // SAFETY: `slot` stays in place (the vector is not resized) and alive
             // until `wait` has seen every lcore finish (it is dropped first);
             // each lcore gets its own slot, so no two threads share one.
             let ret =
                 unsafe { ffi::rte_eal_remote_launch(Some(run_slot::<W>), arg.cast(), *lcore) };
             if ret != 0 {
+                pause.finished();
                 result = Err(Error::Launch {
                     lcore: *lcore,
                     errno: Errno::from_ret(ret),
@@ -246,6 +264,8 @@ struct LaunchSlot<'f, W> {
     f: &'f (dyn Fn(W) + Sync),
     /// Set when `f` panics, so the other lcores stop.
     stop: &'f AtomicBool,
+    /// Told when `f` returns: a returned worker never parks.
+    pause: &'f Pause,
     /// `f`'s panic, for the main lcore to resume.
     panic: Option<Box<dyn Any + Send>>,
 }
@@ -263,12 +283,14 @@ extern "C" fn run_slot<W>(arg: *mut c_void) -> c_int {
     let f = slot.f;
     // Unwind safety: after a panic nothing reads what `f` was changing; the
     // main lcore resumes the panic once every lcore has returned.
-    match std::panic::catch_unwind(AssertUnwindSafe(|| f(w))) {
+    let ret = match std::panic::catch_unwind(AssertUnwindSafe(|| f(w))) {
         Ok(()) => 0,
         Err(panic) => {
             slot.panic = Some(panic);
             slot.stop.store(true, Ordering::SeqCst);
             -1
         }
-    }
+    };
+    slot.pause.finished();
+    ret
 }

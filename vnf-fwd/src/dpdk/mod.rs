@@ -10,14 +10,18 @@
 #![allow(unsafe_code)]
 
 mod eal;
+mod hotplug;
 mod mbuf;
 mod mempool;
+mod pause;
 mod port;
 mod telemetry;
 
 pub use eal::{remove_runtime_dir, runtime_dir, Eal};
+pub use hotplug::Step as ReattachStep;
 pub use mbuf::{Freed, MbufBurst, MAX_BURST};
 pub use mempool::Mempool;
+pub use pause::{Pause, Paused};
 pub use port::{Link, Port, PortConfig, PortQueues, PortStats, RxQueue, TxOutcome, TxQueue};
 pub use telemetry::{register_command as register_telemetry_command, TelemetryValue};
 
@@ -89,6 +93,12 @@ pub enum Error {
         asked: u16,
         max: u16,
     },
+    #[error("port {port}: the device came back as port {now:?} after a re-attach; its queues would address another device")]
+    PortMoved { port: u16, now: Option<u16> },
+    #[error(
+        "port {port}: the device came back unable to send mbuf chains as before, or newly able to"
+    )]
+    CapabilityChanged { port: u16 },
     #[error("cannot launch lcore {lcore}: {errno}")]
     Launch { lcore: u32, errno: Errno },
     #[error("cannot register telemetry command {command}: {errno}")]

@@ -119,11 +119,14 @@ impl Drop for Claim {
 pub struct Port<'pool> {
     id: u16,
     mac: [u8; 6],
-    rx_queues: u16,
-    tx_queues: u16,
+    cfg: PortConfig,
     rss_hash_functions: u64,
     sends_chains: bool,
-    started: bool,
+    /// The device name, as probed (and probed again by a re-attach).
+    name: String,
+    pub(super) started: Cell<bool>,
+    /// False while a re-attach has removed the device and not probed it again.
+    pub(super) attached: Cell<bool>,
     close_on_drop: bool,
     queues_taken: Cell<bool>,
     /// Dropped after `Drop::drop` has stopped and closed the port.
@@ -175,120 +178,17 @@ impl<'pool> Port<'pool> {
     /// [`Port::rss_hash_functions`]); without it, the queues are set up all
     /// the same and the device spreads frames over them its own way, if at all.
     pub fn configure(id: u16, pool: &'pool Mempool<'_>, cfg: PortConfig) -> Result<Self, Error> {
-        let err = |op, ret: i32| Error::Port {
-            port: id,
-            op,
-            errno: Errno::from_ret(ret),
-        };
         let claim = Claim::take(id)?;
-        // SAFETY: plain query on any id.
-        if unsafe { ffi::rte_eth_dev_is_valid_port(id) } == 0 {
-            return Err(err("lookup", libc::ENODEV));
-        }
-        let mut info = ffi::rte_eth_dev_info::default();
-        // SAFETY: `info` is a valid, writable rte_eth_dev_info.
-        let ret = unsafe { ffi::rte_eth_dev_info_get(id, &mut info) };
-        if ret != 0 {
-            return Err(err("rte_eth_dev_info_get", ret));
-        }
-        for (kind, asked, max) in [
-            ("rx", cfg.rx_queues, info.max_rx_queues),
-            ("tx", cfg.tx_queues, info.max_tx_queues),
-        ] {
-            if asked > max {
-                return Err(Error::TooManyQueues {
-                    port: id,
-                    kind,
-                    asked,
-                    max,
-                });
-            }
-        }
-        let mut conf = ffi::rte_eth_conf::default();
-        // Requesting RSS from a device that offers none of these hashes fails
-        // the configure call (virtio_user over vhost-user offers none).
-        let rss_hash_functions = if cfg.rx_queues > 1 {
-            RSS_HASH_FUNCTIONS & info.flow_type_rss_offloads
-        } else {
-            0
-        };
-        if rss_hash_functions != 0 {
-            conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
-            // A null key: the driver's default.
-            conf.rx_adv_conf.rss_conf.rss_hf = rss_hash_functions;
-        }
-        // Chains (jumbo frames from mergeable rx buffers or net_pcap) go out
-        // whole where the device can send them; fast free assumes one
-        // segment per mbuf, so it is only for devices that cannot.
-        let multi_segs = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
-        let fast_free = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE);
-        let sends_chains = info.tx_offload_capa & multi_segs != 0;
-        if sends_chains {
-            conf.txmode.offloads |= multi_segs;
-        } else if info.tx_offload_capa & fast_free != 0 {
-            conf.txmode.offloads |= fast_free;
-        }
-        // SAFETY: `conf` is a valid configuration that DPDK copies.
-        let ret = unsafe { ffi::rte_eth_dev_configure(id, cfg.rx_queues, cfg.tx_queues, &conf) };
-        if ret < 0 {
-            return Err(err("rte_eth_dev_configure", ret));
-        }
-        let (mut rxd, mut txd) = (cfg.rxd, cfg.txd);
-        // SAFETY: both pointers refer to live u16s.
-        let ret = unsafe { ffi::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rxd, &mut txd) };
-        if ret < 0 {
-            return Err(err("rte_eth_dev_adjust_nb_rx_tx_desc", ret));
-        }
-        let mut mac = ffi::rte_ether_addr::default();
-        // SAFETY: `mac` is writable.
-        let ret = unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) };
-        if ret < 0 {
-            return Err(err("rte_eth_macaddr_get", ret));
-        }
-        // SAFETY: plain query. SOCKET_ID_ANY (-1) when unknown, which DPDK takes
-        // as an unsigned socket id.
-        let socket = unsafe { ffi::rte_eth_dev_socket_id(id) } as u32;
-        let qerr = |queue, op, ret: i32| Error::Queue {
-            port: id,
-            queue,
-            op,
-            errno: Errno::from_ret(ret),
-        };
-        let mut rxconf = info.default_rxconf;
-        rxconf.offloads = conf.rxmode.offloads;
-        for queue in 0..cfg.rx_queues {
-            // SAFETY: the pool outlives the port (borrowed for 'pool), so the
-            // queue's mbuf source stays valid until the port is closed.
-            let ret = unsafe {
-                ffi::rte_eth_rx_queue_setup(id, queue, rxd, socket, &rxconf, pool.as_ptr())
-            };
-            if ret < 0 {
-                return Err(qerr(queue, "rte_eth_rx_queue_setup", ret));
-            }
-        }
-        let mut txconf = info.default_txconf;
-        txconf.offloads = conf.txmode.offloads;
-        for queue in 0..cfg.tx_queues {
-            // SAFETY: `txconf` is valid and copied by DPDK.
-            let ret = unsafe { ffi::rte_eth_tx_queue_setup(id, queue, txd, socket, &txconf) };
-            if ret < 0 {
-                return Err(qerr(queue, "rte_eth_tx_queue_setup", ret));
-            }
-        }
-        // Forwarding never looks at ptypes: let the PMD skip classifying them.
-        // Not every PMD supports it, and nothing depends on it, so failure is ignored.
-        // SAFETY: no ptype array is passed (count 0).
-        let _ = unsafe {
-            ffi::rte_eth_dev_set_ptypes(id, ffi::RTE_PTYPE_UNKNOWN, std::ptr::null_mut(), 0)
-        };
+        let setup = setup(id, pool, cfg)?;
         Ok(Port {
             id,
-            mac: mac.addr_bytes,
-            rx_queues: cfg.rx_queues,
-            tx_queues: cfg.tx_queues,
-            rss_hash_functions,
-            sends_chains,
-            started: false,
+            name: device_name(id),
+            mac: setup.mac,
+            cfg,
+            rss_hash_functions: setup.rss_hash_functions,
+            sends_chains: setup.sends_chains,
+            started: Cell::new(false),
+            attached: Cell::new(true),
             close_on_drop: true,
             queues_taken: Cell::new(false),
             _claim: claim,
@@ -298,6 +198,11 @@ impl<'pool> Port<'pool> {
 
     /// Starts the port.
     pub fn start(&mut self) -> Result<(), Error> {
+        self.start_device()
+    }
+
+    /// `rte_eth_dev_start`, for `start` and a re-attach.
+    pub(super) fn start_device(&self) -> Result<(), Error> {
         // SAFETY: the port is configured with its queues set up.
         let ret = unsafe { ffi::rte_eth_dev_start(self.id) };
         if ret < 0 {
@@ -307,7 +212,7 @@ impl<'pool> Port<'pool> {
                 errno: Errno::from_ret(ret),
             });
         }
-        self.started = true;
+        self.started.set(true);
         Ok(())
     }
 
@@ -342,17 +247,17 @@ impl<'pool> Port<'pool> {
 
     /// The device name (`net_virtio_user2`, `net_null0`, a PCI address, ...).
     pub fn name(&self) -> String {
-        let mut buf = [0 as c_char; 64]; // RTE_ETH_NAME_MAX_LEN
-                                         // SAFETY: `buf` holds RTE_ETH_NAME_MAX_LEN bytes, which the call fills
-                                         // with a NUL-terminated name.
-        let ret = unsafe { ffi::rte_eth_dev_get_name_by_port(self.id, buf.as_mut_ptr()) };
-        if ret != 0 {
-            return format!("port{}", self.id);
-        }
-        // SAFETY: NUL-terminated within `buf` on success.
-        unsafe { CStr::from_ptr(buf.as_ptr()) }
-            .to_string_lossy()
-            .into_owned()
+        self.name.clone()
+    }
+
+    /// The device name, borrowed.
+    pub(super) fn name_as_probed(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration the port was set up with.
+    pub(super) fn config(&self) -> PortConfig {
+        self.cfg
     }
 
     /// The port's MAC address.
@@ -410,14 +315,14 @@ impl<'pool> Port<'pool> {
             return None;
         }
         Some(PortQueues {
-            rx: (0..self.rx_queues)
+            rx: (0..self.cfg.rx_queues)
                 .map(|queue| RxQueue {
                     port: self.id,
                     queue,
                     _port: PhantomData,
                 })
                 .collect(),
-            tx: (0..self.tx_queues)
+            tx: (0..self.cfg.tx_queues)
                 .map(|queue| TxQueue {
                     port: self.id,
                     queue,
@@ -430,11 +335,151 @@ impl<'pool> Port<'pool> {
     }
 }
 
+/// The name of the device behind port `id` (`port<id>` if it has none).
+fn device_name(id: u16) -> String {
+    let mut buf = [0 as c_char; 64]; // RTE_ETH_NAME_MAX_LEN
+                                     // SAFETY: `buf` holds RTE_ETH_NAME_MAX_LEN bytes, which the call fills
+                                     // with a NUL-terminated name.
+    let ret = unsafe { ffi::rte_eth_dev_get_name_by_port(id, buf.as_mut_ptr()) };
+    if ret != 0 {
+        return format!("port{id}");
+    }
+    // SAFETY: NUL-terminated within `buf` on success.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What [`setup`] found out about a device.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct Setup {
+    pub(super) mac: [u8; 6],
+    pub(super) rss_hash_functions: u64,
+    pub(super) sends_chains: bool,
+}
+
+/// Configures port `id` and sets up its queues as [`Port::configure`]
+/// describes, the rx queues filling from `pool`; for `configure` and a re-attach.
+pub(super) fn setup(id: u16, pool: &Mempool<'_>, cfg: PortConfig) -> Result<Setup, Error> {
+    let err = |op, ret: i32| Error::Port {
+        port: id,
+        op,
+        errno: Errno::from_ret(ret),
+    };
+    // SAFETY: plain query on any id.
+    if unsafe { ffi::rte_eth_dev_is_valid_port(id) } == 0 {
+        return Err(err("lookup", libc::ENODEV));
+    }
+    let mut info = ffi::rte_eth_dev_info::default();
+    // SAFETY: `info` is a valid, writable rte_eth_dev_info.
+    let ret = unsafe { ffi::rte_eth_dev_info_get(id, &mut info) };
+    if ret != 0 {
+        return Err(err("rte_eth_dev_info_get", ret));
+    }
+    for (kind, asked, max) in [
+        ("rx", cfg.rx_queues, info.max_rx_queues),
+        ("tx", cfg.tx_queues, info.max_tx_queues),
+    ] {
+        if asked > max {
+            return Err(Error::TooManyQueues {
+                port: id,
+                kind,
+                asked,
+                max,
+            });
+        }
+    }
+    let mut conf = ffi::rte_eth_conf::default();
+    // Requesting RSS from a device that offers none of these hashes fails
+    // the configure call (virtio_user over vhost-user offers none).
+    let rss_hash_functions = if cfg.rx_queues > 1 {
+        RSS_HASH_FUNCTIONS & info.flow_type_rss_offloads
+    } else {
+        0
+    };
+    if rss_hash_functions != 0 {
+        conf.rxmode.mq_mode = ffi::RTE_ETH_MQ_RX_RSS;
+        // A null key: the driver's default.
+        conf.rx_adv_conf.rss_conf.rss_hf = rss_hash_functions;
+    }
+    // Chains (jumbo frames from mergeable rx buffers or net_pcap) go out
+    // whole where the device can send them; fast free assumes one
+    // segment per mbuf, so it is only for devices that cannot.
+    let multi_segs = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+    let fast_free = u64::from(ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE);
+    let sends_chains = info.tx_offload_capa & multi_segs != 0;
+    if sends_chains {
+        conf.txmode.offloads |= multi_segs;
+    } else if info.tx_offload_capa & fast_free != 0 {
+        conf.txmode.offloads |= fast_free;
+    }
+    // SAFETY: `conf` is a valid configuration that DPDK copies.
+    let ret = unsafe { ffi::rte_eth_dev_configure(id, cfg.rx_queues, cfg.tx_queues, &conf) };
+    if ret < 0 {
+        return Err(err("rte_eth_dev_configure", ret));
+    }
+    let (mut rxd, mut txd) = (cfg.rxd, cfg.txd);
+    // SAFETY: both pointers refer to live u16s.
+    let ret = unsafe { ffi::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rxd, &mut txd) };
+    if ret < 0 {
+        return Err(err("rte_eth_dev_adjust_nb_rx_tx_desc", ret));
+    }
+    let mut mac = ffi::rte_ether_addr::default();
+    // SAFETY: `mac` is writable.
+    let ret = unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) };
+    if ret < 0 {
+        return Err(err("rte_eth_macaddr_get", ret));
+    }
+    // SAFETY: plain query. SOCKET_ID_ANY (-1) when unknown, which DPDK takes
+    // as an unsigned socket id.
+    let socket = unsafe { ffi::rte_eth_dev_socket_id(id) } as u32;
+    let qerr = |queue, op, ret: i32| Error::Queue {
+        port: id,
+        queue,
+        op,
+        errno: Errno::from_ret(ret),
+    };
+    let mut rxconf = info.default_rxconf;
+    rxconf.offloads = conf.rxmode.offloads;
+    for queue in 0..cfg.rx_queues {
+        // SAFETY: the pool outlives the port (borrowed for 'pool), so the
+        // queue's mbuf source stays valid until the port is closed.
+        let ret =
+            unsafe { ffi::rte_eth_rx_queue_setup(id, queue, rxd, socket, &rxconf, pool.as_ptr()) };
+        if ret < 0 {
+            return Err(qerr(queue, "rte_eth_rx_queue_setup", ret));
+        }
+    }
+    let mut txconf = info.default_txconf;
+    txconf.offloads = conf.txmode.offloads;
+    for queue in 0..cfg.tx_queues {
+        // SAFETY: `txconf` is valid and copied by DPDK.
+        let ret = unsafe { ffi::rte_eth_tx_queue_setup(id, queue, txd, socket, &txconf) };
+        if ret < 0 {
+            return Err(qerr(queue, "rte_eth_tx_queue_setup", ret));
+        }
+    }
+    // Forwarding never looks at ptypes: let the PMD skip classifying them.
+    // Not every PMD supports it, and nothing depends on it, so failure is ignored.
+    // SAFETY: no ptype array is passed (count 0).
+    let _ =
+        unsafe { ffi::rte_eth_dev_set_ptypes(id, ffi::RTE_PTYPE_UNKNOWN, std::ptr::null_mut(), 0) };
+    Ok(Setup {
+        mac: mac.addr_bytes,
+        rss_hash_functions,
+        sends_chains,
+    })
+}
+
 impl Drop for Port<'_> {
     fn drop(&mut self) {
+        // A re-attach that failed half-way left no device behind this id.
+        if !self.attached.get() {
+            return;
+        }
         // SAFETY: the queues borrow the port, so no lcore polls it any more.
         unsafe {
-            if self.started {
+            if self.started.get() {
                 ffi::rte_eth_dev_stop(self.id);
             }
             if self.close_on_drop {

@@ -7,7 +7,7 @@
 
 pub mod counters;
 
-use crate::dpdk::{rdtsc, Freed, MbufBurst, RxQueue, TxQueue};
+use crate::dpdk::{rdtsc, Freed, MbufBurst, Pause, RxQueue, TxQueue};
 use crate::engine::Engine;
 use counters::{bump, LaneCounters, LcoreCounters};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -51,14 +51,22 @@ pub struct PollConfig {
     pub idle_yield: bool,
 }
 
-/// Polls the lanes until `stop` is set. `tick`, when given (on the main
-/// lcore), is called every `TICK_EVERY` iterations: statistics and link
-/// polling live there, off the fast path.
+/// What an lcore does every `TICK_EVERY` iterations besides forwarding.
+pub enum Duty<'a> {
+    /// The main lcore: statistics, link polling, re-attaches.
+    Main(&'a mut dyn FnMut()),
+    /// A worker: park while the main lcore holds the [`Pause`].
+    Worker(&'a Pause),
+}
+
+/// Polls the lanes until `stop` is set. Every `TICK_EVERY` iterations the
+/// lcore does its `duty`: on the main lcore, statistics and link polling
+/// (off the fast path); on a worker, parking while paused.
 pub fn poll<E: Engine>(
     work: &mut LcoreWork<'_, '_, E>,
     cfg: PollConfig,
     stop: &AtomicBool,
-    mut tick: Option<&mut dyn FnMut()>,
+    mut duty: Duty<'_>,
 ) {
     let PollConfig {
         burst,
@@ -112,8 +120,9 @@ pub fn poll<E: Engine>(
         }
         iterations = iterations.wrapping_add(1);
         if iterations.is_multiple_of(TICK_EVERY) {
-            if let Some(f) = tick.as_mut() {
-                f();
+            match &mut duty {
+                Duty::Main(tick) => tick(),
+                Duty::Worker(pause) => pause.check(stop),
             }
         }
     }
