@@ -94,6 +94,36 @@ pub fn accepts(path: &Path) -> bool {
     UnixStream::connect(path).is_ok()
 }
 
+/// One socket file: its inode and change time. A restarted switch binds a
+/// new one at the same path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketFile {
+    ino: u64,
+    ctime: (i64, i64),
+}
+
+impl SocketFile {
+    /// The socket file at `path` now, if any.
+    pub fn at(path: &Path) -> Option<SocketFile> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(SocketFile {
+            ino: m.ino(),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// Whether the switch is back at `path`: a socket file other than `old`, the
+/// one the port was attached to, accepts connections. The old file is not
+/// the switch coming back: while the old switch exits, its listening socket
+/// can still queue a connection that nobody will answer (a re-attach then
+/// waits on it).
+pub fn switch_back(path: &Path, old: Option<SocketFile>) -> bool {
+    let now = SocketFile::at(path);
+    now.is_some() && now != old && accepts(path)
+}
+
 /// Milliseconds of `d`, with a tenth, for the log.
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
@@ -106,6 +136,8 @@ pub struct Client {
     pub path: String,
     /// The vdev's devargs, to probe it again with.
     pub devargs: String,
+    /// The socket file it is attached to.
+    pub socket: Option<SocketFile>,
     /// Since when its switch has been gone, while it is.
     pub gone_since: Option<Instant>,
 }
@@ -114,9 +146,11 @@ pub struct Client {
 /// the ports whose switch DPDK does not reconnect.
 pub fn client(name: &str, vdevs: &[VirtioUser]) -> Option<Client> {
     let v = vdevs.iter().find(|v| !v.server && v.name == name)?;
+    let path = v.path.as_ref()?;
     Some(Client {
-        path: v.path.as_ref()?.display().to_string(),
+        path: path.display().to_string(),
         devargs: v.args.clone(),
+        socket: SocketFile::at(path),
         gone_since: None,
     })
 }
@@ -230,12 +264,10 @@ impl<'a, 'p> Monitor<'a, 'p> {
         if let Some(since) = self.clients[i].as_ref().and_then(|c| c.gone_since) {
             // Its link is not read meanwhile: each read of a dead virtio_user
             // port arms a driver alarm that a removal must not race.
-            let path = self.clients[i].as_ref().map_or("", |c| c.path.as_str());
-            match next(
-                since.elapsed(),
-                self.reconnect_timeout,
-                accepts(Path::new(path)),
-            ) {
+            let back = self.clients[i]
+                .as_ref()
+                .is_some_and(|c| switch_back(Path::new(&c.path), c.socket));
+            match next(since.elapsed(), self.reconnect_timeout, back) {
                 Next::Wait => {}
                 Next::GiveUp => self.give_up(i),
                 Next::Reattach => self.reattach(i),
@@ -329,7 +361,8 @@ impl<'a, 'p> Monitor<'a, 'p> {
             "Port {id}: re-attach: lcores paused ({} ms)",
             millis(t0.elapsed())
         );
-        loop {
+        let attached = loop {
+            let socket = SocketFile::at(Path::new(&client.path));
             let result = port.reattach(&paused, self.pool, &client.devargs, |step, took| {
                 log_event!(
                     "Port {id}: re-attach: {} ({} ms)",
@@ -337,7 +370,7 @@ impl<'a, 'p> Monitor<'a, 'p> {
                     millis(took)
                 );
             });
-            let Err(e) = result else { break };
+            let Err(e) = result else { break socket };
             log_event!("Port {id}: re-attach failed: {e}");
             // The port is stopped or gone: the workers stay parked (and the
             // main lcore here) until it is back or the run ends.
@@ -352,11 +385,11 @@ impl<'a, 'p> Monitor<'a, 'p> {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(LINK_POLL_MS));
-                if accepts(Path::new(&client.path)) {
+                if switch_back(Path::new(&client.path), client.socket) {
                     break;
                 }
             }
-        }
+        };
         drop(paused);
         log_event!(
             "Port {id}: re-attached; lcores resumed ({} ms in all, {} ms after the switch went)",
@@ -364,6 +397,7 @@ impl<'a, 'p> Monitor<'a, 'p> {
             millis(since.elapsed())
         );
         if let Some(c) = self.clients[i].as_mut() {
+            c.socket = attached;
             c.gone_since = None;
         }
     }
@@ -441,6 +475,7 @@ mod tests {
             Some(Client {
                 path: "/run/a".into(),
                 devargs: "path=/run/a,queues=2".into(),
+                socket: None,
                 gone_since: None,
             })
         );
@@ -484,6 +519,28 @@ mod tests {
         assert!(accepts(&path), "listening");
         drop(listener);
         assert!(!accepts(&path), "stale file, nobody listening");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_switch_is_back_only_on_a_new_socket_file() {
+        let dir = std::env::temp_dir().join(format!("vnf-fwd-monitor-new-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        assert!(!switch_back(&path, None), "no file");
+        let old_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let old = SocketFile::at(&path);
+        assert!(old.is_some());
+        assert!(switch_back(&path, None), "a listening socket, none before");
+        assert!(
+            !switch_back(&path, old),
+            "the old switch's socket still queues connections while it exits"
+        );
+        drop(old_listener);
+        std::fs::remove_file(&path).unwrap();
+        let _new_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert_ne!(SocketFile::at(&path), old);
+        assert!(switch_back(&path, old), "a restarted switch's new socket");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
