@@ -447,6 +447,17 @@ fn intact(_toward_b: bool, sent: &str, got: &str) -> (String, String) {
     (sent.to_owned(), got.to_owned())
 }
 
+/// [`assert_torn_down`] for series3 and its three VNFs.
+fn assert_series3_torn_down(ovs: &Ovs) {
+    assert_torn_down(
+        ovs,
+        "series3",
+        &[SERIES_A.netns, SERIES_B.netns],
+        &["s3-out-a", "s3-out-b"],
+        &["ips", "waf", "dpi"],
+    );
+}
+
 /// Nothing of chain `name` is left: no bridge (the chain made it), ports,
 /// flows, containers, namespaces, veths, sockets, DPDK files or state.
 /// With OVS still running (the test started it) its bridges and interfaces
@@ -1072,13 +1083,7 @@ fn colliding_chain_is_refused_with_nothing_changed() {
     assert_eq!(snapshot(&ovs, "ovs-br0"), before, "down of the copy");
     series_exchange(&dir, &series, 30, 30);
     series.down();
-    assert_torn_down(
-        &ovs,
-        "series3",
-        &[SERIES_A.netns, SERIES_B.netns],
-        &["s3-out-a", "s3-out-b"],
-        &["ips", "waf", "dpi"],
-    );
+    assert_series3_torn_down(&ovs);
 }
 
 #[test]
@@ -1171,13 +1176,7 @@ fn chain_survives_a_vswitchd_restart() {
     // Exact counts at every hop after the restarts (OVS's counters restarted from zero).
     series_exchange(&dir, &chain, 60, 25);
     chain.down();
-    assert_torn_down(
-        &ovs,
-        "series3",
-        &[SERIES_A.netns, SERIES_B.netns],
-        &["s3-out-a", "s3-out-b"],
-        &["ips", "waf", "dpi"],
-    );
+    assert_series3_torn_down(&ovs);
 }
 
 /// `bytes` over one TCP connection from `from` to `to`, as fast as it goes.
@@ -1433,13 +1432,7 @@ fn restart_vnf_loses_no_frame() {
     series_exchange(&dir, &chain, 20, 30);
     chain.down();
     docker(&["rmi", &upgrade]);
-    assert_torn_down(
-        &ovs,
-        "series3",
-        &[SERIES_A.netns, SERIES_B.netns],
-        &["s3-out-a", "s3-out-b"],
-        &["ips", "waf", "dpi"],
-    );
+    assert_series3_torn_down(&ovs);
 }
 
 #[test]

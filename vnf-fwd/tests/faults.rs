@@ -412,15 +412,7 @@ fn switch_restart_under_traffic_with_ovs_as_server_reattaches() {
         mut fwd,
         prefix,
     } = restart_switch_under_load("server", &[]);
-    wait_until(
-        "both ports re-attached",
-        Duration::from_secs(30),
-        || match fwd.out().matches("re-attached; lcores resumed").count() {
-            2 => Ok(()),
-            n => Err(format!("{n} re-attached")),
-        },
-        || fwd.output(),
-    );
+    fwd.wait_reattached(2);
     ovs.wait_links_up(&[2, 3], || fwd.output());
     let vdevs = [ovs_vdev(0, &ovs, false), ovs_vdev(1, &ovs, false)];
     assert_session(&run_gen(

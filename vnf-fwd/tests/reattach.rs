@@ -54,15 +54,7 @@ fn ovs_restart_with_dpdkvhostuser_ports_the_same_process_forwards_the_session() 
     ovs.restart_vswitchd();
     // Both ports re-attached (the lines are Rust's, flushed as printed), and
     // the restarted switch sees them connected.
-    wait_until(
-        "both ports re-attached",
-        Duration::from_secs(30),
-        || match fwd.out().matches("re-attached; lcores resumed").count() {
-            2 => Ok(()),
-            n => Err(format!("{n} re-attached")),
-        },
-        || fwd.output(),
-    );
+    fwd.wait_reattached(2);
     ovs.wait_links_up(&[2, 3], || fwd.output());
     session(&dir, &ovs, "gen2");
     ovs.assert_flows(1); // the restarted switch counts from zero
@@ -226,15 +218,7 @@ fn a_failed_reattach_is_retried_until_the_switch_is_back() {
     ovs.script("ovs-start", &[]);
     ovs.script("ovs-ports", &["--kind", "server"]);
     ovs.script("ovs-flows", &[]);
-    wait_until(
-        "both ports re-attached",
-        Duration::from_secs(30),
-        || match fwd.out().matches("re-attached; lcores resumed").count() {
-            2 => Ok(()),
-            n => Err(format!("{n} re-attached")),
-        },
-        || fwd.output(),
-    );
+    fwd.wait_reattached(2);
     ovs.wait_links_up(&[2, 3], || fwd.output());
     session(&dir, &ovs, "gen");
     ovs.assert_flows(1);

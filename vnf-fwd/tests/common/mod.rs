@@ -209,6 +209,20 @@ impl Proc {
         )
     }
 
+    /// Waits until vnf-fwd has re-attached `ports` client ports after their
+    /// switch restarted (its lines are Rust's, in the file as printed).
+    pub fn wait_reattached(&self, ports: usize) {
+        wait_until(
+            &format!("{ports} ports re-attached"),
+            Duration::from_secs(30),
+            || match self.out().matches("re-attached; lcores resumed").count() {
+                n if n == ports => Ok(()),
+                n => Err(format!("{n} re-attached")),
+            },
+            || self.output(),
+        );
+    }
+
     /// Waits until stdout contains `needle` (or the process exits / time runs out).
     ///
     /// Only for output that reaches the file as it is printed: Rust programs'
